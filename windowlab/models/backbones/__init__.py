@@ -1,0 +1,3 @@
+from .swin import WLSwinTransformer
+
+__all__ = ['WLSwinTransformer']

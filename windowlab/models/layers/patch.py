@@ -1,0 +1,83 @@
+"""Patch embedding and patch merging (hierarchical down-sampling) of window transformers."""
+import torch
+from torch import nn
+
+from ...registry import LAYERS
+from .window import pad_to_multiple
+
+
+@LAYERS.register_module()
+class PatchEmbed(nn.Module):
+    """Non-overlapping ``p x p`` patches -> tokens.
+
+    The image is zero-padded at the bottom/right to a multiple of ``patch_size``.
+    ``forward(x [B, C_in, H, W]) -> (tokens [B, H/p * W/p, C], (H/p, W/p))``.
+    """
+
+    def __init__(self, in_channels=3, embed_dims=96, patch_size=4, norm=True):
+        super().__init__()
+        self.patch_size = patch_size
+        self.proj = nn.Conv2d(in_channels, embed_dims, patch_size, stride=patch_size)
+        self.norm = nn.LayerNorm(embed_dims) if norm else nn.Identity()
+
+    def forward(self, x):
+        x, _ = pad_to_multiple(x, self.patch_size, hw_dims=(2, 3))
+        x = self.proj(x)
+        hw_shape = x.shape[2:]
+        return self.norm(x.flatten(2).transpose(1, 2)), tuple(hw_shape)
+
+
+@LAYERS.register_module()
+class PatchMerging(nn.Module):
+    """2x2 neighbour concat -> LayerNorm(4C) -> Linear(4C, out, no bias).
+
+    Odd sides are zero-padded at the bottom/right. The four neighbours are concatenated
+    in the official Swin order ``(0,0), (1,0), (0,1), (1,1)`` (row offset varies fastest).
+    ``forward(x [B, H*W, C], (H, W)) -> ([B, ceil(H/2)*ceil(W/2), out], new_hw)``.
+    """
+
+    def __init__(self, in_channels, out_channels=None):
+        super().__init__()
+        out_channels = out_channels or 2 * in_channels
+        self.norm = nn.LayerNorm(4 * in_channels)
+        self.reduction = nn.Linear(4 * in_channels, out_channels, bias=False)
+
+    def forward(self, x, hw_shape):
+        b, _, c = x.shape
+        h, w = hw_shape
+        x, _ = pad_to_multiple(x.view(b, h, w, c), 2)
+        x = torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]], -1)
+        new_hw = tuple(x.shape[1:3])
+        return self.reduction(self.norm(x.flatten(1, 2))), new_hw
+
+
+class Mlp(nn.Sequential):
+    """``Linear(C, hidden) -> GELU -> Dropout -> Linear(hidden, C) -> Dropout`` on tokens."""
+
+    def __init__(self, in_features, hidden_features, drop=0.0):
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, hidden_features)
+        self.act = nn.GELU()
+        self.drop1 = nn.Dropout(drop)
+        self.fc2 = nn.Linear(hidden_features, in_features)
+        self.drop2 = nn.Dropout(drop)
+
+
+def drop_path(x, p, training):
+    """Stochastic depth: drop whole residual branches per sample with probability ``p``."""
+    if p == 0.0 or not training:
+        return x
+    keep = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(1 - p)
+    return x * keep / (1 - p)
+
+
+class DropPath(nn.Module):
+    def __init__(self, p=0.0):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        return drop_path(x, self.p, self.training)
+
+    def extra_repr(self):
+        return f'p={self.p}'

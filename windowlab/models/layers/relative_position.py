@@ -1,0 +1,61 @@
+"""Learned relative position bias of window attention (Swin, VSA)."""
+import torch
+from torch import nn
+
+
+def relative_position_index(window_size):
+    """Index into a ``(2Wh-1)(2Ww-1)`` bias table for every (query, key) pair of a window.
+
+    Args:
+        window_size (tuple[int, int]): ``(Wh, Ww)``.
+
+    Returns:
+        LongTensor: ``[Wh * Ww, Wh * Ww]``.
+    """
+    wh, ww = window_size
+    coords = torch.stack(torch.meshgrid(torch.arange(wh), torch.arange(ww), indexing='ij'))
+    coords = coords.flatten(1)
+    rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)
+    rel[:, :, 0] += wh - 1
+    rel[:, :, 1] += ww - 1
+    rel[:, :, 0] *= 2 * ww - 1
+    return rel.sum(-1)
+
+
+class RelativePositionBias(nn.Module):
+    """Per-head bias ``B[h, i, j]`` for the token pairs of one ``Wh x Ww`` window.
+
+    Parameter ``table``: ``[(2Wh-1)(2Ww-1), num_heads]``. ``forward(window_size)`` returns
+    ``[num_heads, N, N]`` with ``N = Wh * Ww``. A smaller window than the built one (Swin's
+    classification code shrinks the window to a small feature map) uses the sub-table of
+    its offsets.
+    """
+
+    def __init__(self, window_size, num_heads):
+        super().__init__()
+        self.window_size = tuple(window_size)
+        wh, ww = self.window_size
+        self.table = nn.Parameter(torch.zeros((2 * wh - 1) * (2 * ww - 1), num_heads))
+        self.register_buffer('index', relative_position_index(self.window_size), persistent=False)
+        nn.init.trunc_normal_(self.table, std=0.02)
+
+    def forward(self, window_size=None):
+        window_size = tuple(window_size or self.window_size)
+        if window_size == self.window_size:
+            index = self.index
+        else:
+            index = self._sub_index(window_size)
+        n = index.shape[0]
+        bias = self.table[index.reshape(-1)].view(n, n, -1)
+        return bias.permute(2, 0, 1).contiguous()
+
+    def _sub_index(self, window_size):
+        wh, ww = window_size
+        if wh > self.window_size[0] or ww > self.window_size[1]:
+            raise ValueError(f'window {window_size} is larger than the bias table '
+                             f'built for {self.window_size}')
+        coords = torch.stack(torch.meshgrid(torch.arange(wh), torch.arange(ww), indexing='ij'))
+        coords = coords.flatten(1).to(self.table.device)
+        rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)
+        full_w = self.window_size[1]
+        return (rel[..., 0] + self.window_size[0] - 1) * (2 * full_w - 1) + rel[..., 1] + full_w - 1

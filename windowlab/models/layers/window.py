@@ -1,0 +1,65 @@
+"""Window partitioning helpers shared by every window-attention kernel."""
+import torch
+import torch.nn.functional as F
+
+
+def pad_to_multiple(x, multiple, hw_dims=(1, 2)):
+    """Zero-pad the bottom/right of ``x`` so both spatial sides are multiples of ``multiple``.
+
+    Args:
+        x (Tensor): a map whose spatial dims are ``hw_dims`` (default ``[B, H, W, C]``).
+        multiple (int | tuple[int, int]): the required multiple per side.
+
+    Returns:
+        tuple[Tensor, tuple[int, int]]: the padded map and the ``(pad_h, pad_w)`` added.
+    """
+    mh, mw = (multiple, multiple) if isinstance(multiple, int) else multiple
+    h, w = x.shape[hw_dims[0]], x.shape[hw_dims[1]]
+    pad_h, pad_w = (-h) % mh, (-w) % mw
+    if pad_h or pad_w:
+        # F.pad lists pads from the last dim backwards.
+        pads = [0, 0] * (x.dim() - hw_dims[0])
+        pads[2 * (x.dim() - 1 - hw_dims[1]) + 1] = pad_w
+        pads[2 * (x.dim() - 1 - hw_dims[0]) + 1] = pad_h
+        x = F.pad(x, pads)
+    return x, (pad_h, pad_w)
+
+
+def window_partition(x, window_size):
+    """Cut ``[B, H, W, C]`` into non-overlapping windows.
+
+    Returns:
+        Tensor: ``[B * nH * nW, window_size * window_size, C]``.
+    """
+    b, h, w, c = x.shape
+    x = x.view(b, h // window_size, window_size, w // window_size, window_size, c)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window_size * window_size, c)
+
+
+def window_reverse(windows, window_size, h, w):
+    """Inverse of :func:`window_partition`: ``[B * nW, ws * ws, C]`` -> ``[B, H, W, C]``."""
+    c = windows.shape[-1]
+    b = windows.shape[0] // ((h // window_size) * (w // window_size))
+    x = windows.view(b, h // window_size, w // window_size, window_size, window_size, c)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
+
+
+def shifted_window_mask(h, w, window_size, shift_size, device=None):
+    """Attention mask of shifted-window attention (Swin), built for a padded ``h x w`` map.
+
+    Tokens that come from different regions of the cyclically shifted map must not attend
+    to each other; they get ``-100`` (the value of the official code), the rest ``0``.
+
+    Returns:
+        Tensor: ``[nW, ws * ws, ws * ws]``.
+    """
+    img_mask = torch.zeros(1, h, w, 1, device=device)
+    bounds = (slice(0, -window_size), slice(-window_size, -shift_size), slice(-shift_size, None))
+    region = 0
+    for hs in bounds:
+        for ws in bounds:
+            img_mask[:, hs, ws, :] = region
+            region += 1
+    ids = window_partition(img_mask, window_size).squeeze(-1)
+    mask = ids.unsqueeze(1) - ids.unsqueeze(2)
+    return mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)

@@ -1,0 +1,68 @@
+"""The one registration point of windowlab.
+
+* :data:`LAYERS` holds the replaceable components that backbones build from config dicts
+  (window attention kernels, anchoring operators, ...). Example::
+
+      attn_cfg=dict(type='WindowMSA')          # plain (shifted) window attention
+      attn_cfg=dict(type='VSAWindowAttention')  # varied-size windows (projects/vsa)
+
+* :func:`register_model` puts a backbone or head into the model registries of the
+  downstream libraries (mmpretrain, mmdet, mmseg), so that the same ``type=`` name builds
+  under each library's ``default_scope`` without ``custom_imports``. Names must be new:
+  registering a name that upstream already uses (e.g. ``SwinTransformer``) raises.
+
+* :func:`load_projects` imports every paper package announced under the
+  ``windowlab.projects`` entry-point group (see setup.py). The core never imports a
+  paper by name; papers import the core.
+"""
+from importlib import import_module
+from importlib.metadata import entry_points
+
+from mmengine.registry import Registry
+
+LAYERS = Registry('windowlab layer', scope='windowlab')
+
+TASK_SCOPES = {'cls': 'mmpretrain', 'det': 'mmdet', 'seg': 'mmseg'}
+
+
+def _model_registry(task):
+    try:
+        scope = TASK_SCOPES[task]
+    except KeyError:
+        raise ValueError(f'unknown task {task!r}; choose from {sorted(TASK_SCOPES)}') from None
+    return import_module(f'{scope}.registry').MODELS
+
+
+def register_model(name=None, tasks=('cls', 'det', 'seg')):
+    """Class decorator: register a model component under ``name`` for each of ``tasks``.
+
+    Args:
+        name (str, optional): registry name; defaults to the class name.
+        tasks (tuple[str]): any of ``'cls'`` (mmpretrain), ``'det'`` (mmdet),
+            ``'seg'`` (mmseg).
+    """
+
+    def wrap(cls):
+        key = name or cls.__name__
+        for task in tasks:
+            registry = _model_registry(task)
+            existing = registry.get(key) if key in registry.module_dict else None
+            if existing is not None and existing is not cls:
+                raise KeyError(
+                    f'{key!r} is already registered in {registry.scope}.MODELS by '
+                    f'{existing.__module__}; windowlab names must not shadow upstream '
+                    'ones. Pick another name.')
+            if existing is None:
+                registry.register_module(name=key, module=cls)
+        return cls
+
+    return wrap
+
+
+def load_projects():
+    """Import every installed windowlab project (entry-point group ``windowlab.projects``)."""
+    loaded = []
+    for ep in entry_points(group='windowlab.projects'):
+        ep.load()
+        loaded.append(ep.name)
+    return sorted(loaded)
