@@ -5,7 +5,7 @@ registers the core models and loads every paper project, so configs can use thei
 ``type=`` names directly.
 """
 from . import compat  # noqa: F401  (must run before any checkpoint is loaded)
-from . import models  # noqa: F401  (registers the core backbones and layers)
+from . import engine, models  # noqa: F401  (registers the core hooks, backbones and layers)
 from .registry import LAYERS, load_projects, register_model
 
 __version__ = '0.1.0'

@@ -1,1 +1,90 @@
-"""Compatibility fixes for running the 2024 OpenMMLab stack on current torch/numpy."""
+"""Fixes that let the 2024 OpenMMLab stack run on current torch and numpy.
+
+Each fix is applied once, on ``import windowlab``, and has a test that fails without it
+(tests/test_compat.py). Nothing here edits installed packages.
+
+* ``torch.load`` defaults to ``weights_only=True`` since torch 2.6. mmengine's checkpoints
+  keep their training state in a few non-tensor objects (the message hub's
+  ``HistoryBuffer`` with numpy arrays and scalars, and its statistics methods, pickled as
+  ``getattr(HistoryBuffer, 'mean')``), so ``--resume`` fails with "Weights only load
+  failed". We allow-list exactly those types, and a ``getattr`` that only hands out
+  HistoryBuffer's own methods, instead of turning the safe loader off.
+* mmengine writes checkpoints in place (``open(path, 'wb')``): a run killed while saving
+  leaves a truncated ``iter_N.pth`` that ``--resume`` then fails on. Local writes through
+  mmengine's file backend become atomic: a temporary file in the same folder, flushed to
+  disk, then renamed over the target. ``last_checkpoint`` is written after the checkpoint,
+  so it always names a complete file.
+"""
+import os
+import tempfile
+
+import numpy as np
+import torch
+
+
+def history_buffer_method(owner, name):
+    """Stands in for ``getattr`` while unpickling: only ``HistoryBuffer``'s own methods."""
+    from mmengine.logging import HistoryBuffer
+
+    if owner is HistoryBuffer and not name.startswith('_') and callable(vars(HistoryBuffer).get(name)):
+        return getattr(HistoryBuffer, name)
+    raise TypeError(f'checkpoint asks for getattr({owner!r}, {name!r}); only HistoryBuffer '
+                    'statistics are allowed by the weights-only loader')
+
+
+def mmengine_checkpoint_globals():
+    """The non-tensor types an mmengine checkpoint contains (message hub, numpy logs)."""
+    from mmengine.logging import HistoryBuffer
+
+    numpy_core = np._core if hasattr(np, '_core') else np.core
+    dtype_classes = {type(np.dtype(t)) for t in (
+        np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
+        np.uint8, np.uint16, np.uint32, np.uint64, np.bool_)}
+    return [HistoryBuffer, (history_buffer_method, 'builtins.getattr'), np.ndarray, np.dtype, numpy_core.multiarray._reconstruct,
+            numpy_core.multiarray.scalar, *sorted(dtype_classes, key=lambda c: c.__name__)]
+
+
+def allow_mmengine_checkpoints():
+    """Let ``torch.load(weights_only=True)`` read mmengine checkpoints (resume, test)."""
+    add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
+    if add_safe_globals is not None:  # torch < 2.4 loads everything anyway
+        add_safe_globals(mmengine_checkpoint_globals())
+
+
+def atomic_write(data, path, mode='wb', encoding=None):
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, mode, encoding=encoding) as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def make_local_writes_atomic():
+    """Route mmengine's ``LocalBackend.put``/``put_text`` (checkpoints, dumps) through
+    :func:`atomic_write`."""
+    from mmengine.fileio.backends.local_backend import LocalBackend
+
+    if getattr(LocalBackend.put, 'windowlab_atomic', False):
+        return
+
+    def put(self, obj, filepath):
+        atomic_write(obj, str(filepath))
+
+    def put_text(self, obj, filepath, encoding='utf-8'):
+        atomic_write(obj, str(filepath), mode='w', encoding=encoding)
+
+    put.windowlab_atomic = put_text.windowlab_atomic = True
+    LocalBackend.put, LocalBackend.put_text = put, put_text
+
+
+allow_mmengine_checkpoints()
+make_local_writes_atomic()

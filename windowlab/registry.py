@@ -20,7 +20,31 @@ from importlib.metadata import entry_points
 
 from mmengine.registry import Registry
 
-LAYERS = Registry('windowlab layer', scope='windowlab')
+
+
+def build_layer(cfg, registry, default_args=None):
+    """Build a component straight from ``registry`` (no default-scope switching, which
+    would look for windowlab layers in mmdet/mmseg/mmpretrain registries)."""
+    args = dict(cfg)
+    if default_args:
+        for key, value in default_args.items():
+            args.setdefault(key, value)
+    layer_type = args.pop('type', None)
+    if layer_type is None:
+        raise KeyError(f'a windowlab layer config needs a "type"; got {cfg}')
+    if not isinstance(layer_type, str):
+        return layer_type(**args)
+    layer_cls = registry.module_dict.get(layer_type)
+    if layer_cls is None:
+        raise KeyError(f'unknown windowlab layer type {layer_type!r}; registered: '
+                       f'{sorted(registry.module_dict)}')
+    try:
+        return layer_cls(**args)
+    except TypeError as e:
+        raise TypeError(f'{layer_type}: {e}') from e
+
+
+LAYERS = Registry('windowlab layer', scope='windowlab', build_func=build_layer)
 
 TASK_SCOPES = {'cls': 'mmpretrain', 'det': 'mmdet', 'seg': 'mmseg'}
 

@@ -22,7 +22,7 @@ def load_checkpoint_file(path):
         return CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
     except Exception as e:  # truncated file, not a torch file, ...
         raise CheckpointMismatchError(
-            f'could not read checkpoint {path!r} ({type(e).__name__}: {e}); the file is corrupt, '
+            f'could not read checkpoint {path!r} ({type(e).__name__}: {str(e).splitlines()[0][:200]}); the file is corrupt, '
             'truncated or not a PyTorch checkpoint -- download or convert it again') from e
 
 

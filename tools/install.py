@@ -1,0 +1,163 @@
+"""Install everything windowlab needs into the current interpreter (bare or virtualenv).
+
+Idempotent: each step first checks what is there and does nothing if it already fits, so a
+second run takes seconds. Steps:
+
+1. torch + torchvision: kept if present (users bring their own build); otherwise
+   ``torch==2.14.1 torchvision==0.29.1``.
+2. mmcv 2.1.0 with its C++ ops: the prebuilt wheel from ``../shared/wheelhouse`` when it
+   was built for this Python and torch; otherwise built from the PyPI sdist. mmcv 2.1.0's
+   setup.py forces ``-std=c++17`` but torch >= 2.10 headers need C++20, so the sdist is
+   unpacked into a temporary folder, that flag is raised to C++20, and it is compiled with
+   ``CFLAGS="-O2 -g0"`` (about 15 minutes on 2 cores).
+3. mmengine, mmdet, mmsegmentation, mmpretrain (and their extras), then windowlab itself in
+   editable mode.
+4. Verify ``from mmcv.ops import nms, RoIAlign``; fail loudly otherwise.
+
+Usage: ``python tools/install.py``
+"""
+import glob
+import importlib.metadata as md
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WHEELHOUSE = os.path.join(os.path.dirname(REPO), 'shared', 'wheelhouse')
+TORCH = ('torch==2.14.1', 'torchvision==0.29.1')
+WHEEL_TORCH = '2.14.1'  # the torch the shared mmcv wheel was compiled against
+MMCV = '2.1.0'
+STACK = ('mmengine==0.10.7', 'mmdet==3.3.0', 'mmsegmentation==1.2.2', 'mmpretrain==1.2.0',
+         'ftfy', 'regex')
+
+
+def log(msg):
+    print(f'[install] {msg}', flush=True)
+
+
+def pip(*args, env=None):
+    cmd = [sys.executable, '-m', 'pip', 'install', '--disable-pip-version-check', *args]
+    log(' '.join(cmd[3:]))
+    subprocess.check_call(cmd, env=env)
+
+
+def version(dist):
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return None
+
+
+def run_python(code):
+    return subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+
+
+def ensure_torch():
+    if version('torch') and version('torchvision'):
+        log(f'torch {version("torch")}, torchvision {version("torchvision")} present')
+        return
+    pip(*TORCH)
+
+
+def shared_wheel():
+    """The shared mmcv wheel, if it was built for this Python and this torch."""
+    tag = f'cp{sys.version_info.major}{sys.version_info.minor}'
+    torch_version = version('torch') or ''
+    if torch_version.split('+')[0] != WHEEL_TORCH:
+        return None
+    wheels = glob.glob(os.path.join(WHEELHOUSE, f'mmcv-{MMCV}-{tag}-{tag}-*.whl'))
+    return wheels[0] if wheels else None
+
+
+def build_mmcv_from_source():
+    log(f'building mmcv {MMCV} with ops from source: this takes about 15 minutes on 2 cores '
+        '(no prebuilt wheel fits this torch/Python)')
+    start = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.check_call([sys.executable, '-m', 'pip', 'download', '--no-deps', '--no-binary',
+                               ':all:', f'mmcv=={MMCV}', '-d', tmp])
+        with tarfile.open(glob.glob(os.path.join(tmp, 'mmcv-*.tar.gz'))[0]) as tar:
+            tar.extractall(tmp, filter='data')
+        src = glob.glob(os.path.join(tmp, f'mmcv-{MMCV}'))[0]
+        setup_py = os.path.join(src, 'setup.py')
+        with open(setup_py) as f:
+            text = f.read()
+        with open(setup_py, 'w') as f:
+            f.write(text.replace('-std=c++17', '-std=c++20'))
+        env = dict(os.environ, MMCV_WITH_OPS='1', MAX_JOBS=str(os.cpu_count() or 2),
+                   CFLAGS='-O2 -g0', CXXFLAGS='-O2 -g0')
+        pip('--no-deps', '--no-build-isolation', src, env=env)
+    log(f'mmcv built in {(time.time() - start) / 60:.1f} min')
+
+
+def mmcv_has_ops():
+    """mmcv 2.1.0 is installed with its compiled ops (checked for real in verify())."""
+    if version('mmcv') != MMCV:
+        return False
+    package = str(md.distribution('mmcv').locate_file('mmcv'))
+    return bool(glob.glob(os.path.join(package, '_ext*.so')))
+
+
+def ensure_mmcv():
+    if mmcv_has_ops():
+        log(f'mmcv {MMCV} with ops present')
+        return
+    wheel = shared_wheel()
+    if wheel:
+        pip('--no-deps', '--force-reinstall', wheel)
+    else:
+        build_mmcv_from_source()
+
+
+def ensure_stack():
+    wanted = {'mmengine': '0.10.7', 'mmdet': '3.3.0', 'mmsegmentation': '1.2.2',
+              'mmpretrain': '1.2.0', 'ftfy': None, 'regex': None}
+    if all(version(d) and (v is None or version(d) == v) for d, v in wanted.items()):
+        log('mmengine, mmdet, mmsegmentation, mmpretrain present')
+        return
+    # mmcv is already installed: pip keeps it, and the cap on torch keeps torch.
+    pip(*STACK)
+
+
+def ensure_windowlab():
+    """windowlab installed editable from this checkout, with an entry point per project."""
+    projects = sorted(os.path.basename(os.path.dirname(p))
+                      for p in glob.glob(os.path.join(REPO, 'projects', '*', '__init__.py')))
+    try:
+        dist = md.distribution('windowlab')
+        url = json.loads(dist.read_text('direct_url.json') or '{}')
+        installed = sorted(e.name for e in dist.entry_points if e.group == 'windowlab.projects')
+        if url.get('url') == f'file://{REPO}' and installed == projects:
+            log('windowlab (editable) present')
+            return
+    except md.PackageNotFoundError:
+        pass
+    pip('--no-deps', '--no-build-isolation', '-e', REPO)
+
+
+def verify():
+    ops = run_python('from mmcv.ops import nms, RoIAlign')
+    if ops.returncode != 0:
+        sys.exit('[install] FAILED: `from mmcv.ops import nms, RoIAlign` does not work:\n'
+                 + ops.stderr[-3000:])
+    result = run_python('import windowlab; '
+                        'print("windowlab", windowlab.__version__, "projects:", windowlab.PROJECTS)')
+    if result.returncode != 0:
+        sys.exit('[install] FAILED: windowlab does not import:\n' + result.stderr[-3000:])
+    log(result.stdout.strip())
+
+
+def main():
+    ensure_torch()
+    ensure_mmcv()
+    ensure_stack()
+    ensure_windowlab()
+    verify()
+
+
+if __name__ == '__main__':
+    main()

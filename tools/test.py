@@ -1,0 +1,86 @@
+"""Evaluate a windowlab checkpoint on the config's test set (classification, detection or
+segmentation, chosen by the config's ``default_scope``).
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE_OR_DIR]
+                                           [--show-dir DIR] [--cfg-options k=v ...]
+
+The checkpoint is loaded strictly: a file whose keys do not fit the model is refused with
+the list of missing/unexpected keys (convert official releases with tools/model_converters/).
+"""
+import argparse
+import os
+
+from mmengine.config import DictAction
+from mmengine.model import is_model_wrapper
+
+import windowlab  # noqa: F401  (registers windowlab models, applies compat fixes)
+from windowlab import launch
+from windowlab.converters import load_checkpoint_file, load_state_dict_strict, unwrap_state_dict
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a windowlab model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the directory to save the file containing evaluation metrics')
+    parser.add_argument('--out', help='detection/classification: a .pkl file to dump predictions to; '
+                        'segmentation: a directory for the predicted label maps')
+    parser.add_argument('--show-dir', help='directory where painted predictions are saved')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. test_dataloader.batch_size=4')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def add_outputs(cfg, args):
+    """Wire ``--out`` and ``--show-dir`` the way each OpenMMLab library's test.py does."""
+    scope = cfg.default_scope
+    if args.out:
+        if scope == 'mmseg':
+            cfg.test_evaluator['output_dir'] = args.out
+            cfg.test_evaluator['keep_results'] = True
+        else:
+            if not args.out.endswith(('.pkl', '.pickle')):
+                raise launch.ConfigError('--out must be a .pkl file for classification/detection')
+            dump = 'DumpDetResults' if scope == 'mmdet' else 'DumpResults'
+            evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
+            cfg.test_evaluator = [*evaluators, dict(type=dump, out_file_path=args.out)]
+    if args.show_dir:
+        hook = cfg.default_hooks.get('visualization')
+        if hook is None:
+            raise launch.ConfigError('--show-dir needs default_hooks.visualization in the config')
+        if scope == 'mmdet':
+            hook.update(draw=True, test_out_dir=args.show_dir)
+        elif scope == 'mmseg':
+            hook.update(draw=True, interval=1)
+            cfg.visualizer['save_dir'] = args.show_dir
+        else:
+            hook.update(enable=True, out_dir=args.show_dir)
+
+
+def main():
+    args = parse_args()
+    cfg = launch.load_config(args.config, args.cfg_options)
+    cfg.launcher = args.launcher
+    launch.set_work_dir(cfg, args.config, args.work_dir)
+    if args.launcher != 'none':
+        launch.use_gloo_without_cuda(cfg)
+    add_outputs(cfg, args)
+    launch.check_dataset_paths(cfg, ['test_dataloader'])
+    cfg.load_from = None  # loaded strictly below instead of mmengine's lenient loader
+    runner = launch.build_runner(cfg)
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    checkpoint = load_checkpoint_file(args.checkpoint)
+    load_state_dict_strict(model, unwrap_state_dict(checkpoint), source=f'checkpoint {args.checkpoint!r}')
+    dataset_meta = checkpoint.get('meta', {}).get('dataset_meta') if isinstance(checkpoint, dict) else None
+    if dataset_meta:
+        model.dataset_meta = dataset_meta
+    metrics = runner.test()
+    print({k: round(float(v), 4) if isinstance(v, (int, float)) else v for k, v in metrics.items()})
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,144 @@
+"""What tools/train.py and tools/test.py share: config set-up, input checks, clear errors.
+
+The config's ``default_scope`` (``mmpretrain``, ``mmdet`` or ``mmseg``) decides the task;
+one pair of tools serves all three.
+"""
+import difflib
+import os
+import os.path as osp
+import re
+
+import torch
+from mmengine.config import Config
+
+TASK_OF_SCOPE = {'mmpretrain': 'classification', 'mmdet': 'detection', 'mmseg': 'segmentation'}
+
+
+class ConfigError(ValueError):
+    """A config that cannot work, with what to change."""
+
+
+def load_config(path, cfg_options=None):
+    if not osp.isfile(path):
+        raise ConfigError(f'config file {path!r} does not exist')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    scope = cfg.get('default_scope')
+    if scope not in TASK_OF_SCOPE:
+        raise ConfigError(f'{path}: default_scope is {scope!r}; windowlab tools run configs whose '
+                          f'default_scope is one of {sorted(TASK_OF_SCOPE)} (inherit a '
+                          "configs/_base_/default_runtime_*.py)")
+    return cfg
+
+
+def set_work_dir(cfg, config_path, work_dir=None):
+    """``--work-dir`` > ``cfg.work_dir`` > ``./work_dirs/<config name>`` (OpenMMLab convention)."""
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def use_gloo_without_cuda(cfg):
+    """Distributed runs on CPU-only machines need the gloo backend instead of nccl."""
+    if not torch.cuda.is_available():
+        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+
+
+def enable_amp(cfg):
+    if not torch.cuda.is_available():
+        raise ConfigError('--amp needs a CUDA GPU (mmengine AmpOptimWrapper); drop --amp on CPU')
+    optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if optim_wrapper == 'AmpOptimWrapper':
+        return
+    if optim_wrapper != 'OptimWrapper':
+        raise ConfigError(f'--amp only works with OptimWrapper, the config uses {optim_wrapper}')
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.loss_scale = 'dynamic'
+
+
+def _dataset_paths(dataset):
+    """(description, path) pairs a dataset config reads, following wrapper datasets."""
+    if not isinstance(dataset, dict):
+        return []
+    inner = dataset.get('dataset') or dataset.get('datasets')
+    if inner is not None:
+        return [p for d in (inner if isinstance(inner, list) else [inner]) for p in _dataset_paths(d)]
+    root = dataset.get('data_root') or ''
+    paths = []
+    if root:
+        paths.append(('data_root', root))
+    ann = dataset.get('ann_file')
+    if ann:
+        paths.append(('ann_file', osp.join(root, ann)))
+    prefix = dataset.get('data_prefix')
+    prefixes = prefix.values() if isinstance(prefix, dict) else [prefix]
+    for p in prefixes:
+        if isinstance(p, str) and p:
+            paths.append(('data_prefix', osp.join(root, p)))
+    return paths
+
+
+def check_dataset_paths(cfg, loaders):
+    """Fail early, naming the missing path and how to fix it, instead of deep in a worker."""
+    for loader in loaders:
+        dataset = (cfg.get(loader) or {}).get('dataset')
+        for what, path in _dataset_paths(dataset):
+            if '://' in path or osp.exists(path):
+                continue
+            hint = ('generate it with `python tools/make_toy_data.py`' if 'toy-' in path else
+                    'download the dataset there, or point the config at it with e.g. '
+                    f'--cfg-options {loader}.dataset.data_root=/path/to/data')
+            raise FileNotFoundError(f'{loader}.dataset.{what} {path!r} does not exist '
+                                    f'(cwd: {os.getcwd()}); {hint}')
+
+
+_UNKNOWN_TYPE = re.compile(r'(\S+) is not in the (\S+) registry')
+
+
+def explain_unknown_type(error, cfg):
+    """Turn mmengine's 'X is not in the registry' KeyError into one that suggests names."""
+    match = _UNKNOWN_TYPE.search(str(error))
+    if not match:
+        return None
+    name = match.group(1).strip('`\'"')
+    scope = cfg.get('default_scope')
+    from importlib import import_module
+    registry = import_module(f'{scope}.registry').MODELS
+    registry.import_from_location()
+    names = list(registry.module_dict) + list(registry.parent.module_dict if registry.parent else {})
+    close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
+    hint = f' Did you mean {", ".join(close)}?' if close else ''
+    return KeyError(f'unknown type {name!r} in {match.group(2)} (config {cfg.filename}).{hint} '
+                    'windowlab backbones are registered on `import windowlab`.')
+
+
+def build_runner(cfg):
+    """``Runner.from_cfg`` (or ``cfg.runner_type``) with clearer errors for unknown types."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    try:
+        if 'runner_type' in cfg:
+            return RUNNERS.build(cfg)
+        return Runner.from_cfg(cfg)
+    except KeyError as e:
+        better = explain_unknown_type(e, cfg)
+        if better is None:
+            raise
+        raise better from e
+
+
+def build_model(cfg):
+    """Build ``cfg.model`` in the config's scope (outside a Runner), e.g. for analysis tools."""
+    from importlib import import_module
+
+    from mmengine.registry import DefaultScope
+
+    scope = cfg.get('default_scope')
+    if scope not in TASK_OF_SCOPE:
+        raise ConfigError(f'default_scope {scope!r} is not one of {sorted(TASK_OF_SCOPE)}')
+    registry = import_module(f'{scope}.registry').MODELS
+    with DefaultScope.overwrite_default_scope(scope):
+        return registry.build(cfg.model)
