@@ -14,6 +14,10 @@ Each fix is applied once, on ``import windowlab``, and has a test that fails wit
   mmengine's file backend become atomic: a temporary file in the same folder, flushed to
   disk, then renamed over the target. ``last_checkpoint`` is written after the checkpoint,
   so it always names a complete file.
+* mmengine's ``torchrun`` launcher calls ``torch.cuda.set_device`` unconditionally, so
+  multi-process training on CPU-only machines (gloo) dies with "Found no NVIDIA driver".
+  With the gloo backend and no CUDA, the process group is initialised without it
+  (tools/train.py selects gloo when there is no GPU).
 """
 import os
 import tempfile
@@ -86,5 +90,23 @@ def make_local_writes_atomic():
     LocalBackend.put, LocalBackend.put_text = put, put_text
 
 
+def allow_cpu_distributed():
+    """Let mmengine's ``pytorch`` launcher start gloo process groups without CUDA."""
+    from mmengine.dist import utils as dist_utils
+
+    original = dist_utils._init_dist_pytorch
+    if getattr(original, 'windowlab_cpu', False):
+        return
+
+    def init_dist_pytorch(backend, init_backend='torch', **kwargs):
+        if torch.cuda.is_available() or backend != 'gloo' or init_backend != 'torch':
+            return original(backend, init_backend=init_backend, **kwargs)
+        torch.distributed.init_process_group(backend=backend, **kwargs)
+
+    init_dist_pytorch.windowlab_cpu = True
+    dist_utils._init_dist_pytorch = init_dist_pytorch
+
+
 allow_mmengine_checkpoints()
 make_local_writes_atomic()
+allow_cpu_distributed()

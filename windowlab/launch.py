@@ -41,9 +41,13 @@ def set_work_dir(cfg, config_path, work_dir=None):
 
 
 def use_gloo_without_cuda(cfg):
-    """Distributed runs on CPU-only machines need the gloo backend instead of nccl."""
+    """Distributed runs on CPU-only machines: gloo instead of nccl, and DDP without
+    ``device_ids`` (mmengine defaults them to the local GPU)."""
     if not torch.cuda.is_available():
         cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+        wrapper = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
+        wrapper['device_ids'] = None
+        cfg.model_wrapper_cfg = wrapper
 
 
 def enable_amp(cfg):

@@ -8,7 +8,7 @@ _base_ = [
 model = dict(
     backbone=dict(arch=dict(_delete_=True, embed_dims=32, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8)),
                   window_size=4, drop_path_rate=0.0),
-    head=dict(num_classes=4, in_channels=256, loss=dict(type='CrossEntropyLoss')),
+    head=dict(num_classes=4, in_channels=256, loss=dict(_delete_=True, type='CrossEntropyLoss')),
     train_cfg=None)
 max_epochs = 10
 optim_wrapper = dict(optimizer=dict(lr=1e-3))

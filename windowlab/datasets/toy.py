@@ -125,12 +125,13 @@ def make_toy_ade(root, num_train=48, num_val=16, image_size=(128, 128), max_obje
     return root
 
 
-def make_toy_imagenet(root, num_train_per_class=16, num_val_per_class=4, image_size=(64, 64), seed=0):
-    """Write an ImageNet-style classification toy set (one centred shape per image)."""
+def make_toy_imagenet(root, num_train=16, num_val=4, image_size=(64, 64), seed=0):
+    """Write an ImageNet-style classification toy set (one centred shape per image);
+    ``num_train``/``num_val`` images per class."""
     rng = np.random.default_rng(seed)
     h, w = image_size
     os.makedirs(os.path.join(root, 'meta'), exist_ok=True)
-    for split, per_class in (('train', num_train_per_class), ('val', num_val_per_class)):
+    for split, per_class in (('train', num_train), ('val', num_val)):
         lines = []
         for label, cls in enumerate(IN_CLASSES):
             for i in range(per_class):
@@ -155,5 +156,6 @@ TOY_DATASETS = {'toy-coco': make_toy_coco, 'toy-ade': make_toy_ade, 'toy-in': ma
 
 
 def make_toy_data(root='data', names=tuple(TOY_DATASETS), **kwargs):
-    """Generate the named toy sets under ``root`` (``root/toy-coco`` ...); returns their paths."""
+    """Generate the named toy sets under ``root`` (``root/toy-coco`` ...); returns their paths.
+    ``kwargs`` (``num_train``, ``num_val``, ``seed``) go to every generator."""
     return {name: TOY_DATASETS[name](os.path.join(root, name), **kwargs) for name in names}

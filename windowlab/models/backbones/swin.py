@@ -3,8 +3,8 @@
 ``WLSwinTransformer`` is windowlab's own Swin (Liu et al., ICCV 2021). The attention of every
 block is built from ``attn_cfg`` through :data:`windowlab.registry.LAYERS`, so papers plug
 their attention into the same backbone by config (``WindowMSA`` by default, ``VSAWindowAttention``
-for Swin-VSA, anchored attention for PolySwin); the patch embedding and the down-sampling are
-replaceable the same way (``patch_embed_cfg``, ``downsample_cfg``).
+for Swin-VSA, anchored attention for PolySwin); the block, the patch embedding and the
+down-sampling are replaceable the same way (``block_cfg``, ``patch_embed_cfg``, ``downsample_cfg``).
 
 It reproduces both official Swin codes, numerically (see tests/test_swin_parity.py):
 
@@ -43,6 +43,7 @@ def resolve_arch(arch, archs):
     return dict(arch)
 
 
+@LAYERS.register_module()
 class SwinBlock(nn.Module):
     """``x + DropPath(attn(LN(x))); x + DropPath(MLP(LN(x)))`` on ``[B, H*W, C]`` tokens."""
 
@@ -62,8 +63,8 @@ class SwinBlock(nn.Module):
 class SwinStage(nn.Module):
     """``depth`` blocks (odd ones shifted) and an optional down-sampling at the end."""
 
-    def __init__(self, embed_dims, num_heads, depth, window_size, attn_cfg, shift_windows,
-                 mlp_ratio, qkv_bias, drop, attn_drop, drop_paths, downsample_cfg):
+    def __init__(self, embed_dims, num_heads, depth, window_size, attn_cfg, block_cfg,
+                 shift_windows, mlp_ratio, qkv_bias, drop, attn_drop, drop_paths, downsample_cfg):
         super().__init__()
         blocks = []
         for i in range(depth):
@@ -71,7 +72,8 @@ class SwinStage(nn.Module):
                        shift_size=window_size // 2 if shift_windows and i % 2 else 0,
                        qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop)
             cfg.update(copy.deepcopy(attn_cfg))
-            blocks.append(SwinBlock(embed_dims, cfg, mlp_ratio, drop, drop_paths[i]))
+            blocks.append(LAYERS.build(dict(embed_dims=embed_dims, attn_cfg=cfg, mlp_ratio=mlp_ratio,
+                                            drop=drop, drop_path=drop_paths[i], **block_cfg)))
         self.blocks = nn.ModuleList(blocks)
         self.downsample = None
         if downsample_cfg is not None:
@@ -108,6 +110,8 @@ class WLSwinTransformer(BaseModule):
         attn_cfg (dict): attention component from ``LAYERS``; the backbone fills in
             ``embed_dims, num_heads, window_size, shift_size, qkv_bias, attn_drop, proj_drop``
             unless the dict sets them.
+        block_cfg (dict): the block from ``LAYERS``; gets ``embed_dims, attn_cfg, mlp_ratio,
+            drop, drop_path``.
         shift_windows (bool): shift odd blocks by ``window_size // 2`` (Swin) or never.
         patch_embed_cfg (dict): patch embedding component from ``LAYERS``.
         downsample_cfg (dict): down-sampling component from ``LAYERS``.
@@ -118,7 +122,8 @@ class WLSwinTransformer(BaseModule):
 
     def __init__(self, arch='tiny', in_channels=3, patch_size=4, window_size=7, mlp_ratio=4.0,
                  qkv_bias=True, drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.1,
-                 out_indices=(0, 1, 2, 3), attn_cfg=dict(type='WindowMSA'), shift_windows=True,
+                 out_indices=(0, 1, 2, 3), attn_cfg=dict(type='WindowMSA'),
+                 block_cfg=dict(type='SwinBlock'), shift_windows=True,
                  patch_embed_cfg=dict(type='PatchEmbed'), downsample_cfg=dict(type='PatchMerging'),
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
@@ -139,7 +144,7 @@ class WLSwinTransformer(BaseModule):
         for i, depth in enumerate(depths):
             dims = embed_dims * 2 ** i
             self.stages.append(SwinStage(
-                dims, num_heads[i], depth, window_size, attn_cfg, shift_windows, mlp_ratio,
+                dims, num_heads[i], depth, window_size, attn_cfg, block_cfg, shift_windows, mlp_ratio,
                 qkv_bias, drop_rate, attn_drop_rate, rates[sum(depths[:i]):sum(depths[:i + 1])],
                 downsample_cfg if i < num_stages - 1 else None))
             self.num_features.append(dims)
