@@ -49,8 +49,9 @@ class WindowMSA(nn.Module):
 
     def window_and_shift(self, hw_shape):
         """The ``(window, shift)`` used for a map of ``hw_shape``."""
-        if self.adaptive_window and min(hw_shape) <= self.window_size:
-            return min(hw_shape), 0
+        side = int(min(hw_shape))  # int(): sizes are tensors while tracing (FLOP counting)
+        if self.adaptive_window and side <= self.window_size:
+            return side, 0
         return self.window_size, self.shift_size
 
     def attend(self, windows, window_size, mask=None):

@@ -1,0 +1,230 @@
+"""BiFormer backbone (Zhu et al., "BiFormer: Vision Transformer with Bi-Level Routing Attention",
+CVPR 2023), reproducing the released T/S/B checkpoints (official code: rayleizhu/BiFormer).
+
+Layout: a conv stem (stride 4) and three stride-2 conv down-samplings, each followed by a stage of
+blocks ``x + DWConv3x3(x); x + attn(LN(x)); x + MLP(LN(x))``. Stages 1-3 use bi-level routing
+attention (:class:`~projects.biformer.bra.BiLevelRoutingAttention`, built from ``attn_cfg``),
+stage 4 global attention (:class:`~projects.biformer.bra.GlobalAttentionLCE`, 8 heads).
+
+The two released forms are two settings of the same backbone:
+
+* classification (``models/biformer.py``): ``out_indices=(3,)``, ``out_norm_cfg=dict(type='BN')``
+  (the final BatchNorm2d) and ``n_win=7`` at 224x224; pair it with mmpretrain's
+  ``GlobalAveragePooling`` and ``LinearClsHead``;
+* detection / segmentation (``BiFormer_mm``): ``out_indices=(0, 1, 2, 3)``,
+  ``out_norm_cfg=dict(type='LN2d')`` (its ``extra_norms``, applied to the returned maps only),
+  ``auto_pad=True``, ``n_win=16`` (COCO) or ``8`` (ADE20K) and ``norm_eval=True``.
+"""
+import copy
+
+import torch
+from mmcv.cnn import build_norm_layer
+from mmengine.model import BaseModule
+from mmengine.model.weight_init import trunc_normal_
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from windowlab.converters.biformer import convert_biformer
+from windowlab.converters.checkpoint import load_pretrained
+from windowlab.models.layers.patch import DropPath
+from windowlab.registry import LAYERS, register_model
+
+from . import bra  # noqa: F401  (registers the attention layers)
+
+# Released variants. Stages 1-3: num_heads = C / 32; stage 4 (global): the fixed 8 heads.
+BIFORMER_ARCHS = {
+    'tiny': dict(embed_dims=(64, 128, 256, 512), depths=(2, 2, 8, 2), num_heads=(2, 4, 8, 8)),
+    'small': dict(embed_dims=(64, 128, 256, 512), depths=(4, 4, 18, 4), num_heads=(2, 4, 8, 8)),
+    'base': dict(embed_dims=(96, 192, 384, 768), depths=(4, 4, 18, 4), num_heads=(3, 6, 12, 8)),
+}
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of ``[N, C, H, W]`` maps."""
+
+    def forward(self, x):
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def build_out_norm(cfg, channels):
+    """``dict(type='LN2d', eps=1e-6)`` -> :class:`LayerNorm2d`; other types via mmcv."""
+    if cfg['type'] == 'LN2d':
+        return LayerNorm2d(channels, eps=cfg.get('eps', 1e-6))
+    return build_norm_layer(cfg, channels)[1]
+
+
+def _resolve_arch(arch):
+    if isinstance(arch, str):
+        if arch not in BIFORMER_ARCHS:
+            raise ValueError(f'unknown arch {arch!r}; choose from {sorted(BIFORMER_ARCHS)} or '
+                             'pass a dict with embed_dims, depths and num_heads')
+        return dict(BIFORMER_ARCHS[arch])
+    missing = {'embed_dims', 'depths', 'num_heads'} - set(arch)
+    if missing:
+        raise ValueError(f'custom arch is missing {sorted(missing)}')
+    return dict(arch)
+
+
+class BiFormerMlp(nn.Sequential):
+    """``Linear(C, rC) -> GELU -> Linear(rC, C)`` on ``[..., C]``."""
+
+    def __init__(self, embed_dims, hidden_dims):
+        super().__init__()
+        self.fc1 = nn.Linear(embed_dims, hidden_dims)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_dims, embed_dims)
+
+
+class BiFormerBlock(nn.Module):
+    """``x + DWConv3x3(x)``, then pre-norm attention and MLP on ``[N, C, H, W]`` maps.
+
+    Args:
+        embed_dims (int): channels ``C``.
+        attn_cfg (dict): attention from ``LAYERS``, acting on ``[N, H, W, C]``.
+        mlp_ratio (float): MLP hidden width / ``C``.
+        drop_path (float): stochastic depth of both residual branches.
+    """
+
+    def __init__(self, embed_dims, attn_cfg, mlp_ratio=3, drop_path=0.0):
+        super().__init__()
+        self.cpe = nn.Conv2d(embed_dims, embed_dims, 3, padding=1, groups=embed_dims)
+        self.norm1 = nn.LayerNorm(embed_dims, eps=1e-6)
+        self.attn = LAYERS.build(attn_cfg)
+        self.norm2 = nn.LayerNorm(embed_dims, eps=1e-6)
+        self.mlp = BiFormerMlp(embed_dims, int(mlp_ratio * embed_dims))
+        self.drop_path = DropPath(drop_path)
+
+    def forward(self, x):
+        x = (x + self.cpe(x)).permute(0, 2, 3, 1)  # [N, H, W, C]
+        x = x + self.drop_path(self.attn(self.norm1(x)))
+        x = x + self.drop_path(self.mlp(self.norm2(x)))
+        return x.permute(0, 3, 1, 2)
+
+
+class ConvNorm(nn.Sequential):
+    """``Conv3x3(stride 2, bias) -> norm``: BiFormer's down-sampling."""
+
+    def __init__(self, in_channels, out_channels, norm_cfg):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1)
+        self.norm = build_norm_layer(norm_cfg, out_channels)[1]
+
+
+class BiFormerStem(nn.Sequential):
+    """``ConvNorm(C_in, C/2) -> GELU -> ConvNorm(C/2, C)``: stride 4 in total."""
+
+    def __init__(self, in_channels, out_channels, norm_cfg):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels // 2, 3, stride=2, padding=1)
+        self.norm1 = build_norm_layer(norm_cfg, out_channels // 2)[1]
+        self.act = nn.GELU()
+        self.conv2 = nn.Conv2d(out_channels // 2, out_channels, 3, stride=2, padding=1)
+        self.norm2 = build_norm_layer(norm_cfg, out_channels)[1]
+
+
+@register_model()
+class BiFormer(BaseModule):
+    """BiFormer backbone for classification, detection and segmentation.
+
+    Args:
+        arch (str | dict): ``'tiny'``, ``'small'``, ``'base'`` or a dict with ``embed_dims``,
+            ``depths`` and ``num_heads`` (4 values each; the stage with ``topk == -1`` is global).
+        in_channels (int): image channels.
+        n_win (int): BRA regions per side (7 for 224 classification, 16 COCO, 8 ADE20K).
+        topks (tuple[int]): routed regions per stage; ``-1`` makes the stage global attention
+            with LCE (the released models: ``(1, 4, 16, -1)``).
+        mlp_ratio (float): MLP hidden width / embed width.
+        auto_pad (bool): let BRA pad maps that are not multiples of ``n_win`` (dense tasks).
+        drop_path_rate (float): stochastic depth, rising linearly over the blocks to this value.
+        out_indices (tuple[int]): stages whose (normalised) outputs are returned.
+        out_norm_cfg (dict): norm of each returned map, ``norm{i}``: ``dict(type='BN')`` is the
+            classifier's final BatchNorm2d, ``dict(type='LN2d')`` the dense ``extra_norms``.
+            Only the returned maps are normalised; the next stage gets the raw map.
+        attn_cfg (dict): BRA component from ``LAYERS``; the backbone fills in ``embed_dims,
+            num_heads, n_win, topk, auto_pad`` (e.g. ``dict(type='BiLevelRoutingAttention',
+            impl='gather')`` for the released gather).
+        norm_cfg (dict): norm of the stem and down-sampling (``BN``; ``SyncBN`` for training).
+        norm_eval (bool): keep BatchNorm layers in eval mode while training (dense configs).
+        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=...)`` accepts official
+            classification (``{'model': ...}``) and detection/segmentation (``backbone.*``)
+            files and windowlab ones; see :func:`windowlab.converters.biformer.convert_biformer`.
+    """
+
+    def __init__(self, arch='small', in_channels=3, n_win=7, topks=(1, 4, 16, -1), mlp_ratio=3,
+                 auto_pad=False, drop_path_rate=0.0, out_indices=(3,),
+                 out_norm_cfg=dict(type='BN'), attn_cfg=dict(type='BiLevelRoutingAttention'),
+                 norm_cfg=dict(type='BN'), norm_eval=False, init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        arch = _resolve_arch(arch)
+        embed_dims, depths, num_heads = arch['embed_dims'], arch['depths'], arch['num_heads']
+        if not len(embed_dims) == len(depths) == len(num_heads) == len(topks) == 4:
+            raise ValueError('embed_dims, depths, num_heads and topks need 4 values each')
+        self.out_indices = tuple(i % 4 for i in out_indices)
+        self.norm_eval = norm_eval
+        self.num_features = list(embed_dims)
+
+        self.stem = BiFormerStem(in_channels, embed_dims[0], norm_cfg)
+        self.downsamples = nn.ModuleList(
+            ConvNorm(embed_dims[i], embed_dims[i + 1], norm_cfg) for i in range(3))
+        rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        self.stages = nn.ModuleList()
+        for i, (dims, depth, heads, topk) in enumerate(zip(embed_dims, depths, num_heads, topks)):
+            if topk == -1:
+                stage_attn = dict(type='GlobalAttentionLCE', embed_dims=dims, num_heads=heads)
+            else:
+                stage_attn = dict(embed_dims=dims, num_heads=heads, n_win=n_win, topk=topk,
+                                  auto_pad=auto_pad)
+                stage_attn.update(copy.deepcopy(attn_cfg))
+            first = sum(depths[:i])
+            self.stages.append(nn.Sequential(*[
+                BiFormerBlock(dims, stage_attn, mlp_ratio, rates[first + j])
+                for j in range(depth)]))
+        for i in self.out_indices:
+            self.add_module(f'norm{i}', build_out_norm(out_norm_cfg, embed_dims[i]))
+        self._init_linear_and_ln()
+
+    def _init_linear_and_ln(self):
+        """The official init: trunc-normal(0.02) Linear weights, zero biases, unit LayerNorms."""
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                trunc_normal_(m.weight, std=0.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def init_weights(self):
+        if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
+            load_pretrained(self, self.init_cfg['checkpoint'], self.convert_pretrained,
+                            prefix=self.init_cfg.get('prefix'),
+                            optional=[f'norm{i}.' for i in self.out_indices])
+            return
+        super().init_weights()
+
+    def convert_pretrained(self, state_dict):
+        """Any supported BiFormer layout -> this backbone's keys.
+
+        A classifier's final BatchNorm feeds ``norm3`` only when this backbone is itself the
+        classification form; dense forms start their ``norm{i}`` fresh (as ``BiFormer_mm``).
+        """
+        is_classifier = self.out_indices == (3,) and isinstance(self.norm3, _BatchNorm)
+        return convert_biformer(state_dict, final_norm='norm3' if is_classifier else None)
+
+    def forward(self, x):
+        """``[N, C_in, H, W]`` -> tuple of ``[N, C_i, H_i, W_i]`` for ``i`` in ``out_indices``
+        (``H_i = ceil(H / 2**(i+2))``)."""
+        outs = []
+        for i, stage in enumerate(self.stages):
+            x = stage(self.stem(x) if i == 0 else self.downsamples[i - 1](x))
+            if i in self.out_indices:
+                outs.append(getattr(self, f'norm{i}')(x).contiguous())
+        return tuple(outs)
+
+    def train(self, mode=True):
+        super().train(mode)
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self

@@ -1,0 +1,191 @@
+"""Draw VSA's default windows and the learned varied-size windows of one head over an image.
+
+    python tools/analysis_tools/visualize_vsa_windows.py CONFIG CHECKPOINT IMAGE \
+        [--out windows.png] [--stage 2] [--layer -1] [--head 0] [--img-size H W]
+
+Works for every backbone that uses ``VSAWindowAttention`` (ViTAEv2-VSA, Swin-VSA) in any
+task config (classification, detection, segmentation). The chosen attention layer is the
+``--layer``-th VSA module of stage ``--stage`` (module name containing ``stages.{stage}.``).
+Default windows are drawn as thin white squares, the learned windows of head ``--head`` as
+coloured rectangles (one colour per window, with a dot at the default window's centre).
+Official ViTAEv2-VSA release files are converted on the fly.
+"""
+import argparse
+import colorsys
+import os.path as osp
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+
+IMAGENET_MEAN = (123.675, 116.28, 103.53)
+IMAGENET_STD = (58.395, 57.12, 57.375)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Visualise VSA windows')
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('image')
+    parser.add_argument('--out', default='vsa_windows.png', help='output PNG')
+    parser.add_argument('--stage', type=int, default=2, help='backbone stage (0-based)')
+    parser.add_argument('--layer', type=int, default=-1,
+                        help='index of the VSA layer within the stage (default: last)')
+    parser.add_argument('--head', type=int, default=0, help='attention head')
+    parser.add_argument('--img-size', type=int, nargs=2, metavar=('H', 'W'),
+                        help='resize the image first (default: keep its size)')
+    return parser.parse_args(argv)
+
+
+def window_boxes(grid, pads, hw_shape, window_size, head, batch=0):
+    """Default and learned windows of one head, in feature-map coordinates.
+
+    Args:
+        grid (Tensor): ``[B, heads, Hp, Wp, 2]`` sampling grid of
+            ``VSAWindowAttention.forward(..., return_windows=True)`` (normalised, x/y).
+        pads (tuple[int]): ``(top, bottom, left, right)`` padding of the map.
+        hw_shape (tuple[int, int]): unpadded map ``(H, W)``.
+
+    Returns:
+        tuple[Tensor, Tensor]: ``default`` and ``learned`` boxes, ``[nW, 4]`` as
+        ``(x0, y0, x1, y1)`` where map cell ``i`` spans ``[i, i + 1]``.
+    """
+    top, _, left, _ = pads
+    hp, wp = grid.shape[2:4]
+    ws = window_size
+    g = grid[batch, head]
+    px = (g[..., 0] + 1) / 2 * (wp - 1) - left      # sample centres, in map cell indices
+    py = (g[..., 1] + 1) / 2 * (hp - 1) - top
+    nh, nw = hp // ws, wp // ws
+    px = px.reshape(nh, ws, nw, ws).permute(0, 2, 1, 3).reshape(nh * nw, ws * ws)
+    py = py.reshape(nh, ws, nw, ws).permute(0, 2, 1, 3).reshape(nh * nw, ws * ws)
+
+    def extent(p):
+        lo, hi = p.min(1).values, p.max(1).values
+        half = (hi - lo) / max(ws - 1, 1) / 2 if ws > 1 else torch.full_like(lo, 0.5)
+        return lo - half + 0.5, hi + half + 0.5
+
+    x0, x1 = extent(px)
+    y0, y1 = extent(py)
+    learned = torch.stack([x0, y0, x1, y1], dim=1)
+    rows, cols = torch.meshgrid(torch.arange(nh), torch.arange(nw), indexing='ij')
+    dx0 = cols.reshape(-1).float() * ws - left
+    dy0 = rows.reshape(-1).float() * ws - top
+    default = torch.stack([dx0, dy0, dx0 + ws, dy0 + ws], dim=1)
+    return default, learned
+
+
+def find_vsa_layer(model, stage, layer):
+    from projects.vsa import VSAWindowAttention
+    found = [(n, m) for n, m in model.named_modules()
+             if isinstance(m, VSAWindowAttention) and f'stages.{stage}.' in n]
+    if not found:
+        raise ValueError(f'no VSAWindowAttention in stage {stage} of this model; is it a '
+                         'ViTAEv2-VSA or Swin-VSA config?')
+    try:
+        return found[layer]
+    except IndexError:
+        raise ValueError(f'stage {stage} has {len(found)} VSA layers; --layer {layer} is out '
+                         'of range') from None
+
+
+def capture_windows(backbone, module, image):
+    """Run ``backbone`` on ``image`` and return ``(grid, pads, hw_shape)`` of ``module``."""
+    captured = {}
+
+    def hook(mod, args, output):
+        x, hw_shape = args[0], tuple(args[1])
+        # .forward bypasses the hooks, so this does not recurse.
+        _, grid, pads = mod.forward(x, hw_shape, return_windows=True)
+        captured.update(grid=grid, pads=pads, hw_shape=hw_shape)
+
+    handle = module.register_forward_hook(hook)
+    try:
+        with torch.no_grad():
+            backbone(image)
+    finally:
+        handle.remove()
+    return captured['grid'], captured['pads'], captured['hw_shape']
+
+
+def build_model(config, checkpoint):
+    from mmengine.config import Config
+    from mmengine.registry import MODELS, init_default_scope
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    import projects.vsa  # noqa: F401
+    from windowlab.converters.checkpoint import load_state_dict_strict
+    from windowlab.converters.vsa import (convert_vitaev2_vsa, is_official_vitaev2_vsa,
+                                          select_state_dict)
+    cfg = Config.fromfile(config)
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    model_cfg = cfg.model.copy()
+    if 'backbone' in model_cfg:
+        model_cfg.backbone.pop('init_cfg', None)
+    model = MODELS.build(model_cfg).eval()
+    state_dict = select_state_dict(_load_checkpoint(checkpoint, map_location='cpu'))
+    if is_official_vitaev2_vsa(state_dict):
+        state_dict = convert_vitaev2_vsa(state_dict)
+    backbone = getattr(model, 'backbone', model)
+    if any(k.startswith('backbone.') for k in state_dict):
+        state_dict = {k[len('backbone.'):]: v for k, v in state_dict.items()
+                      if k.startswith('backbone.')}
+    load_state_dict_strict(backbone, state_dict, source=f'checkpoint {checkpoint!r}')
+    preprocessor = cfg.model.get('data_preprocessor') or {}
+    mean = preprocessor.get('mean', IMAGENET_MEAN)
+    std = preprocessor.get('std', IMAGENET_STD)
+    return backbone, mean, std
+
+
+def load_image(path, img_size=None, divisor=32):
+    """RGB ``uint8 [H, W, 3]`` (resized, then zero-padded to a multiple of ``divisor``)."""
+    import mmcv
+    img = mmcv.imread(path, channel_order='rgb')
+    if img is None:
+        raise FileNotFoundError(f'cannot read image {path!r}')
+    if img_size is not None:
+        img = mmcv.imresize(img, (img_size[1], img_size[0]))
+    h, w = img.shape[:2]
+    ph, pw = (-h) % divisor, (-w) % divisor
+    return np.pad(img, ((0, ph), (0, pw), (0, 0)))
+
+
+def draw(img, default, learned, scale, path):
+    """Draw boxes (map coords * ``scale`` = image pixels) over ``img`` and save a PNG."""
+    from PIL import Image, ImageDraw
+    canvas = Image.fromarray(img).convert('RGB')
+    pen = ImageDraw.Draw(canvas)
+    sx, sy = scale
+    n = len(default)
+    for i, (d, box) in enumerate(zip(default.tolist(), learned.tolist())):
+        pen.rectangle([d[0] * sx, d[1] * sy, d[2] * sx - 1, d[3] * sy - 1], outline=(255, 255, 255))
+        colour = tuple(int(255 * c) for c in colorsys.hsv_to_rgb(i / max(n, 1), 1.0, 1.0))
+        pen.rectangle([box[0] * sx, box[1] * sy, box[2] * sx - 1, box[3] * sy - 1],
+                      outline=colour, width=2)
+        cx, cy = (d[0] + d[2]) / 2 * sx, (d[1] + d[3]) / 2 * sy
+        pen.ellipse([cx - 2, cy - 2, cx + 2, cy + 2], fill=colour)
+    canvas.save(path)
+    return canvas
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    backbone, mean, std = build_model(args.config, args.checkpoint)
+    name, module = find_vsa_layer(backbone, args.stage, args.layer)
+    if not 0 <= args.head < module.num_heads:
+        raise ValueError(f'{name} has {module.num_heads} heads; --head {args.head} is out of range')
+    img = load_image(args.image, args.img_size)
+    x = torch.from_numpy(img).permute(2, 0, 1).float()
+    x = ((x - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1))[None]
+    grid, pads, hw_shape = capture_windows(backbone, module, x)
+    default, learned = window_boxes(grid, pads, hw_shape, module.window_size, args.head)
+    scale = (img.shape[1] / hw_shape[1], img.shape[0] / hw_shape[0])
+    draw(img, default, learned, scale, args.out)
+    print(f'{name} (map {hw_shape[0]}x{hw_shape[1]}, head {args.head}): '
+          f'{len(default)} windows drawn to {args.out}')
+
+
+if __name__ == '__main__':
+    main()
