@@ -26,7 +26,8 @@ NORM_OPS = ('aten::layer_norm', 'aten::batch_norm', 'aten::group_norm', 'aten::i
 
 
 class TensorMode(nn.Module):
-    """``model(x)`` -> the raw outputs (``mode='tensor'``) of an OpenMMLab model or a submodule."""
+    """``model(x)`` -> the raw outputs (``mode='tensor'``) of an OpenMMLab model, or of one of
+    its submodules that takes the image (e.g. ``backbone``) when ``module`` is given."""
 
     def __init__(self, model, scope, shape, module=None):
         super().__init__()
@@ -45,16 +46,18 @@ class TensorMode(nn.Module):
 
 
 def count_params_flops(cfg, shape, module=None):
-    """Returns ``(params, flops)`` of ``cfg.model`` (or of its submodule ``module``) at ``shape``."""
+    """``(params, flops)`` of ``cfg.model`` for one ``3 x H x W`` image; with ``module`` (e.g.
+    ``'backbone'``, ``'decode_head'``), that submodule's share of the whole model's run."""
     model = launch.build_model(cfg).eval()
-    target = model.get_submodule(module) if module else None
-    wrapper = TensorMode(model, cfg.default_scope, tuple(shape), target)
-    inputs = (torch.randn(1, 3, *shape),)
-    analyzer = FlopAnalyzer(wrapper, inputs)
+    if module and module not in dict(model.named_modules()):
+        raise KeyError(f'the model has no submodule {module!r}; top-level ones: '
+                       f'{[name for name, _ in model.named_children()]}')
+    analyzer = FlopAnalyzer(TensorMode(model, cfg.default_scope, tuple(shape)),
+                            (torch.randn(1, 3, *shape),))
     analyzer.set_op_handle(**{op: None for op in IGNORED_OPS})
     analyzer.set_op_handle(**{op: elementwise_flop for op in NORM_OPS})
     analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
     with torch.no_grad():
-        flops = analyzer.total()
-    params = parameter_count(target if target is not None else model)['']
+        flops = analyzer.by_module()['model.' + module if module else '']
+    params = parameter_count(model)[module or '']
     return params, flops

@@ -1,0 +1,47 @@
+"""Convert an official VWFormer checkpoint (yan-hao-tian/VW) to windowlab.
+
+The decode head is renamed for windowlab's ``VWHead``; a Swin backbone (mmseg layout) is
+converted for ``WLSwinTransformer``; any other backbone (e.g. ConvNeXt) is kept as it is.
+
+    python tools/model_converters/vwformer2windowlab.py vw_swin_b.pth vw_swin_b_windowlab.pth
+"""
+import argparse
+
+import torch
+
+from windowlab.converters.swin import convert_swin
+from windowlab.converters.vwformer import convert_vwformer
+
+
+def convert_checkpoint(state_dict):
+    """Whole segmentor state dict -> windowlab keys (``backbone.*`` and ``decode_head.*``)."""
+    state_dict = convert_vwformer(state_dict)
+    backbone = {k: v for k, v in state_dict.items() if k.startswith('backbone.')}
+    if backbone:
+        try:
+            converted = convert_swin(backbone)
+        except KeyError:
+            print('backbone is not a Swin Transformer: its keys are kept unchanged')
+        else:
+            state_dict = {k: v for k, v in state_dict.items() if not k.startswith('backbone.')}
+            state_dict.update({f'backbone.{k}': v for k, v in converted.items()})
+    return state_dict
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('src', help='official checkpoint ({"state_dict": ...})')
+    parser.add_argument('dst', help='output path')
+    args = parser.parse_args()
+
+    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    converted = convert_checkpoint(state_dict)
+    meta = dict(source=args.src, converter='vwformer2windowlab',
+                origin='yan-hao-tian/VW (VWHead)')
+    torch.save({'state_dict': converted, 'meta': meta}, args.dst)
+    print(f'saved {len(converted)} tensors to {args.dst}')
+
+
+if __name__ == '__main__':
+    main()
