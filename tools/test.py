@@ -35,6 +35,10 @@ def parse_args():
     return args
 
 
+VISUALIZATION_HOOK = {'mmdet': 'DetVisualizationHook', 'mmseg': 'SegVisualizationHook',
+                      'mmpretrain': 'VisualizationHook'}
+
+
 def add_outputs(cfg, args):
     """Wire ``--out`` and ``--show-dir`` the way each OpenMMLab library's test.py does."""
     scope = cfg.default_scope
@@ -49,9 +53,9 @@ def add_outputs(cfg, args):
             evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
             cfg.test_evaluator = [*evaluators, dict(type=dump, out_file_path=args.out)]
     if args.show_dir:
-        hook = cfg.default_hooks.get('visualization')
-        if hook is None:
-            raise launch.ConfigError('--show-dir needs default_hooks.visualization in the config')
+        if 'visualization' not in cfg.default_hooks:
+            cfg.default_hooks['visualization'] = dict(type=VISUALIZATION_HOOK[scope])
+        hook = cfg.default_hooks['visualization']
         if scope == 'mmdet':
             hook.update(draw=True, test_out_dir=args.show_dir)
         elif scope == 'mmseg':
