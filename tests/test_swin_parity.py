@@ -1,5 +1,4 @@
 """WLSwinTransformer against the official Swin codes (../shared/fixtures/swin_cls, swin_det)."""
-import pytest
 import torch
 
 import windowlab  # noqa: F401

@@ -10,12 +10,12 @@ toy data on the CPU, evaluate it with the COCO metric, and paint its predictions
 """
 import argparse
 import glob
-import os
 import os.path as osp
 import time
 
 import cv2
 import numpy as np
+import torch
 from mmengine.runner import find_latest_checkpoint
 
 import windowlab  # noqa: F401
@@ -34,19 +34,24 @@ def parse_args():
     return parser.parse_args()
 
 
-def paint_predictions(model, dataset, out_file, num_images=6, score_thr=0.5):
-    """Paint the predictions on the first validation images side by side into one PNG."""
-    from mmdet.apis import inference_detector
+def paint_predictions(model, dataloader, out_file, num_images=6, score_thr=0.5):
+    """Paint the predictions on the first validation images, 3 per row, into one PNG."""
     from mmdet.visualization import DetLocalVisualizer
 
     visualizer = DetLocalVisualizer()
-    visualizer.dataset_meta = dataset.metainfo
+    visualizer.dataset_meta = dataloader.dataset.metainfo
     tiles = []
-    for info in dataset.data_list[:num_images]:
-        image = cv2.imread(info['img_path'])[..., ::-1]
-        result = inference_detector(model, info['img_path'])
-        visualizer.add_datasample('pred', image, result, draw_gt=False, pred_score_thr=score_thr)
-        tiles.append(cv2.resize(visualizer.get_image(), (image.shape[1] * 2, image.shape[0] * 2)))
+    model.eval()
+    for batch in dataloader:
+        with torch.no_grad():
+            samples = model.test_step(batch)
+        for sample in samples:
+            image = cv2.imread(sample.img_path)[..., ::-1]
+            visualizer.add_datasample('pred', image, sample, draw_gt=False, pred_score_thr=score_thr)
+            tiles.append(cv2.resize(visualizer.get_image(), (image.shape[1] * 2, image.shape[0] * 2)))
+        if len(tiles) >= num_images:
+            break
+    tiles = tiles[:num_images - num_images % 3 or num_images]
     grid = np.concatenate([np.concatenate(tiles[i:i + 3], 1) for i in range(0, len(tiles), 3)], 0)
     cv2.imwrite(out_file, grid[..., ::-1])
 
@@ -82,7 +87,7 @@ def main():
         runner.train()
     metrics = runner.test()
     png = osp.join(args.work_dir, 'predictions.png')
-    paint_predictions(runner.model, runner.test_dataloader.dataset, png)
+    paint_predictions(runner.model, runner.test_dataloader, png)
     minutes = (time.time() - start) / 60
     print('\n[demo] Mask R-CNN + windowlab Swin on toy-coco val '
           f'({len(runner.test_dataloader.dataset)} images, 3 classes), {minutes:.1f} min:')

@@ -1,7 +1,6 @@
 """Reading checkpoint files and loading them with errors that say what does not fit."""
 import os
 
-import torch
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 
