@@ -17,6 +17,18 @@ FIXTURES = Path(os.environ.get('WINDOWLAB_FIXTURES', REPO.parent / 'shared' / 'f
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+@pytest.fixture(autouse=True)
+def _isolate_default_scope():
+    """Tests build models under different OpenMMLab scopes (mmdet, mmseg, mmpretrain);
+    a scope set by one test (mmengine keeps the newest DefaultScope) must not leak into
+    the next."""
+    from mmengine.registry import DefaultScope
+    before = set(DefaultScope._instance_dict)
+    yield
+    for name in set(DefaultScope._instance_dict) - before:
+        del DefaultScope._instance_dict[name]
+
+
 class Fixture:
     """One fixture folder: ``spec``, ``load(name)``, ``path(name)``, ``atol``."""
 

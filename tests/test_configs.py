@@ -15,6 +15,15 @@ CONFIGS = sorted(str(p.relative_to(REPO)) for p in (REPO / 'configs').glob('*/*.
 SIDE = {'mmpretrain': 224, 'mmdet': 128, 'mmseg': 128}
 
 
+def input_side(config, cfg):
+    """The task's side (the toy images' side for toy-in), rounded up to the multiple the data
+    preprocessor pads images to (e.g. shift-equivariant dense models need multiples of 224)."""
+    side = 64 if 'toy-in' in config else SIDE[cfg.default_scope]
+    dp = cfg.model.get('data_preprocessor') or {}
+    divisor = dp.get('pad_size_divisor') or (dp.get('test_cfg') or {}).get('size_divisor') or 1
+    return -(-side // divisor) * divisor
+
+
 def data_samples(scope, side):
     if scope != 'mmdet':
         return None
@@ -31,10 +40,7 @@ def test_config_builds_and_runs(config):
     if rpn:  # a few proposals are enough to run the RoI heads once
         rpn.update(nms_pre=50, max_per_img=10)
     model = build_model(cfg).eval()
-    side = SIDE[cfg.default_scope]
-    crop = cfg.get('crop_size')
-    if cfg.default_scope == 'mmseg' and crop and min(crop) < side:
-        side = min(crop)
+    side = input_side(config, cfg)
     with torch.no_grad():
         out = model(torch.randn(1, 3, side, side), data_samples(cfg.default_scope, side), mode='tensor')
     tensors = list(flatten(out))
@@ -50,6 +56,13 @@ def flatten(out):
     elif isinstance(out, (tuple, list)):
         for v in out:
             yield from flatten(v)
+
+
+@pytest.mark.parametrize('config', CONFIGS)
+def test_checkpoints_keep_the_random_state(config):
+    """Every config saves the generator states, so --resume continues the same random stream."""
+    hooks = Config.fromfile(REPO / config).default_hooks
+    assert hooks.get('rng_state', {}).get('type') == 'RNGStateHook'
 
 
 def test_every_family_has_configs_for_every_task():

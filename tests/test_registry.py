@@ -41,4 +41,12 @@ def test_unknown_layer_argument_names_the_layer():
 
 
 def test_projects_are_loaded_on_import():
-    assert set(windowlab.PROJECTS) >= set(windowlab.registry.load_projects())
+    """`import windowlab` alone (no custom_imports) makes every paper's types buildable."""
+    assert windowlab.PROJECTS == ['biformer', 'shift_equivariant', 'vsa', 'vwformer']
+    from mmdet.registry import MODELS as DET
+    from mmpretrain.registry import MODELS as CLS
+    from mmseg.registry import MODELS as SEG
+    for name in ('BiFormer', 'ViTAEv2VSA', 'PolyViT', 'PolyTwins', 'PolySwin'):
+        assert all(name in registry.module_dict for registry in (CLS, DET, SEG)), name
+    assert 'VWHead' in SEG.module_dict
+    assert {'VSAWindowAttention', 'BiLevelRoutingAttention'} <= set(LAYERS.module_dict)

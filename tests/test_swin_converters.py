@@ -64,6 +64,16 @@ def test_mmdet_swin_weights_give_the_same_features():
             assert (a - b).abs().max() < 1e-4
 
 
+def test_windowlab_classifier_final_norm_is_not_a_dense_output_norm():
+    """As with official files: a classifier's final norm does not become norm3 of a
+    multi-scale backbone, but does for a classification backbone."""
+    classifier = {f'backbone.{k}': v for k, v in swin_t(out_indices=(3,)).state_dict().items()}
+    assert 'norm3.weight' not in convert_swin(classifier)
+    assert 'norm3.weight' in convert_swin(classifier, final_norm='norm3')
+    dense = swin_t().state_dict()
+    assert convert_swin(dense).keys() == dense.keys()
+
+
 def test_unfold_permutation_matches_nn_unfold():
     x = torch.randn(1, 3, 4, 4)
     unfold = torch.nn.functional.unfold(x, 2, stride=2)[0, :, 0]  # first 2x2 patch

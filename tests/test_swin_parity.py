@@ -4,23 +4,22 @@ import torch
 import windowlab  # noqa: F401
 from windowlab.converters import load_state_dict_strict, unwrap_state_dict
 from windowlab.converters.swin import convert_swin, convert_swin_classifier
+from windowlab.launch import build_in_scope
 
 FIXTURE_ARCH = dict(embed_dims=12, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8))
 
 
 def build_classifier(num_classes=10):
-    from mmpretrain.registry import MODELS
-    return MODELS.build(dict(
+    return build_in_scope(dict(
         type='ImageClassifier',
         backbone=dict(type='WLSwinTransformer', arch=FIXTURE_ARCH, out_indices=(3,),
                       attn_cfg=dict(type='WindowMSA', adaptive_window=True)),
         neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=96)))
+        head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=96)), 'mmpretrain')
 
 
 def build_backbone(**kwargs):
-    from mmdet.registry import MODELS
-    return MODELS.build(dict(type='WLSwinTransformer', arch=FIXTURE_ARCH, **kwargs))
+    return build_in_scope(dict(type='WLSwinTransformer', arch=FIXTURE_ARCH, **kwargs), 'mmdet')
 
 
 def max_diff(a, b):

@@ -83,6 +83,7 @@ def main():
     if dataset_meta:
         model.dataset_meta = dataset_meta
     metrics = runner.test()
+    launch.close_distributed()
     print({k: round(float(v), 4) if isinstance(v, (int, float)) else v for k, v in metrics.items()})
 
 

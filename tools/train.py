@@ -55,6 +55,7 @@ def main():
     launch.check_dataset_paths(cfg, ['train_dataloader', 'val_dataloader'])
     runner = launch.build_runner(cfg)
     runner.train()
+    launch.close_distributed()
 
 
 if __name__ == '__main__':

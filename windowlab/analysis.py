@@ -41,7 +41,7 @@ class TensorMode(nn.Module):
             from mmdet.structures import DetDataSample
             meta = dict(img_shape=self.shape, ori_shape=self.shape, pad_shape=self.shape,
                         batch_input_shape=self.shape, scale_factor=(1.0, 1.0))
-            samples = [DetDataSample(metainfo=meta)]
+            samples = [DetDataSample(metainfo=meta) for _ in range(x.shape[0])]
         return self.model(x, samples, mode='tensor')
 
 

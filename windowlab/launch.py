@@ -50,6 +50,14 @@ def use_gloo_without_cuda(cfg):
         cfg.model_wrapper_cfg = wrapper
 
 
+def close_distributed():
+    """Tear the process group down before exit (gloo threads alive at interpreter shutdown can
+    abort the process with 'terminate called without an active exception')."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
 def enable_amp(cfg):
     if not torch.cuda.is_available():
         raise ConfigError('--amp needs a CUDA GPU (mmengine AmpOptimWrapper); drop --amp on CPU')
@@ -136,13 +144,18 @@ def build_runner(cfg):
 
 def build_model(cfg):
     """Build ``cfg.model`` in the config's scope (outside a Runner), e.g. for analysis tools."""
+    return build_in_scope(cfg.model, cfg.get('default_scope'))
+
+
+def build_in_scope(model_cfg, scope):
+    """Build a model dict with ``scope``'s registry (``mmpretrain``, ``mmdet`` or ``mmseg``),
+    nested parts included, whatever scope is current."""
     from importlib import import_module
 
     from mmengine.registry import DefaultScope
 
-    scope = cfg.get('default_scope')
     if scope not in TASK_OF_SCOPE:
         raise ConfigError(f'default_scope {scope!r} is not one of {sorted(TASK_OF_SCOPE)}')
     registry = import_module(f'{scope}.registry').MODELS
     with DefaultScope.overwrite_default_scope(scope):
-        return registry.build(cfg.model)
+        return registry.build(model_cfg)

@@ -7,6 +7,8 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # checkpoints also keep the random generator states: --resume continues the same stream
+    rng_state=dict(type='RNGStateHook'),
     visualization=dict(type='VisualizationHook', enable=False))
 
 env_cfg = dict(
@@ -21,6 +23,3 @@ log_level = 'INFO'
 load_from = None
 resume = False
 randomness = dict(seed=None, deterministic=False)
-
-# Checkpoints also keep the random generator states: --resume continues the same random stream.
-custom_hooks = [dict(type='RNGStateHook')]

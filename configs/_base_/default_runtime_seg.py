@@ -16,5 +16,3 @@ resume = False
 
 tta_model = dict(type='SegTTAModel')
 
-# Checkpoints also keep the random generator states: --resume continues the same random stream.
-custom_hooks = [dict(type='RNGStateHook')]

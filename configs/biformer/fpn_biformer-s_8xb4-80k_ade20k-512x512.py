@@ -70,4 +70,5 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=4000, max_keep_ckpts=1,
                     save_best='mIoU'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    rng_state=dict(type='RNGStateHook'),  # --resume continues the same random stream
     visualization=dict(type='SegVisualizationHook'))

@@ -3,7 +3,6 @@
 _base_ = ['./polyvit-s-p16_16xb64_in1k.py']
 data_preprocessor = dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5])
 model = dict(
-    data_preprocessor=data_preprocessor,
     backbone=dict(arch='base', drop_rate=0.0),
     head=dict(in_channels=768))
 train_cfg = dict(max_epochs=200)

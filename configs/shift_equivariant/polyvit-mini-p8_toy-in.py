@@ -10,7 +10,7 @@ model = dict(
     head=dict(type='LinearClsHead', num_classes=4, in_channels=64,
               loss=dict(type='CrossEntropyLoss')))
 max_epochs = 10
-optim_wrapper = dict(optimizer=dict(lr=1e-3))
+optim_wrapper = dict(optimizer=dict(lr=3e-4))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, end=1, convert_to_iter_based=True),
     dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=1)

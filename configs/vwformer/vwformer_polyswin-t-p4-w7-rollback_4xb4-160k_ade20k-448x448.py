@@ -22,4 +22,4 @@ train_pipeline = [
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 custom_imports = dict(imports=['windowlab.evaluation.shift_consistency'])
-custom_hooks = [dict(type='RNGStateHook'), dict(type='ShiftConsistencyHook', shift_range='aps')]
+custom_hooks = [dict(type='ShiftConsistencyHook', shift_range='aps')]

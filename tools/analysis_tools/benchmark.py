@@ -5,8 +5,9 @@
         [--module backbone] [--device cpu|cuda] [--warmup 3] [--repeats 10]
         [--cfg-options k=v ...] [--label NAME]
 
-Each mode runs in a fresh process, so the peak memory (``torch.cuda.max_memory_allocated`` on
-GPU, the growth of the process's peak RSS on CPU) belongs to that mode alone. The last line
+Each mode runs in a fresh process, so the peak memory of its first step
+(``torch.cuda.max_memory_allocated`` on GPU, the growth of the process's peak RSS on CPU)
+belongs to that mode alone; throughput is the median over the repeats after warm-up. The last line
 is a Markdown table row: ``| label | shape | batch | fwd img/s | fwd+bwd img/s | fwd peak MiB |
 fwd+bwd peak MiB |``.
 """

@@ -48,7 +48,7 @@ def convert_swin(state_dict, final_norm=None):
     """
     sd = _strip_backbone(state_dict)
     if any('attn.rel_pos.table' in k for k in sd):
-        return sd
+        return _windowlab_final_norm(sd, final_norm)
     if any(k.startswith('layers.') for k in sd):
         return _convert_official(sd, final_norm)
     if any('attn.w_msa' in k for k in sd):
@@ -56,6 +56,15 @@ def convert_swin(state_dict, final_norm=None):
     raise KeyError('not a Swin checkpoint: expected official keys (layers.*), OpenMMLab keys '
                    '(stages.*.attn.w_msa.*) or windowlab keys (stages.*.attn.rel_pos.table); got '
                    f'{sorted(sd)[:5]} ...')
+
+
+def _windowlab_final_norm(sd, final_norm):
+    """A windowlab classifier keeps one output norm (its final norm); like an official
+    classifier's ``norm``, it is dropped for a multi-scale backbone (``final_norm=None``)."""
+    norms = {k.split('.')[0] for k in sd if re.match(r'norm\d+\.', k)}
+    if final_norm is None and len(norms) == 1:
+        return {k: v for k, v in sd.items() if k.split('.')[0] not in norms}
+    return sd
 
 
 def _convert_official(sd, final_norm):
