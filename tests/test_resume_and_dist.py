@@ -61,7 +61,7 @@ def write_config(toy_root, work_dir, path, kill_at=None):
     cfg.model.backbone.drop_path_rate = 0.2  # random generators matter during training
     if kill_at:
         cfg.custom_imports = dict(imports=['killer'], allow_failed_imports=False)
-        cfg.custom_hooks = [*cfg.custom_hooks, dict(type='KillAtIter', at=kill_at)]
+        cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='KillAtIter', at=kill_at)]
     cfg.dump(str(path))
     return path
 

@@ -50,11 +50,15 @@ TASK_SCOPES = {'cls': 'mmpretrain', 'det': 'mmdet', 'seg': 'mmseg'}
 
 
 def _model_registry(task):
+    """The task library's MODELS registry, with the library's own models imported (so that
+    a name collision is seen now, not when the library registers its models later)."""
     try:
         scope = TASK_SCOPES[task]
     except KeyError:
         raise ValueError(f'unknown task {task!r}; choose from {sorted(TASK_SCOPES)}') from None
-    return import_module(f'{scope}.registry').MODELS
+    registry = import_module(f'{scope}.registry').MODELS
+    registry.import_from_location()
+    return registry
 
 
 def register_model(name=None, tasks=('cls', 'det', 'seg')):
@@ -70,7 +74,7 @@ def register_model(name=None, tasks=('cls', 'det', 'seg')):
         key = name or cls.__name__
         for task in tasks:
             registry = _model_registry(task)
-            existing = registry.get(key) if key in registry.module_dict else None
+            existing = registry.module_dict.get(key)
             if existing is not None and existing is not cls:
                 raise KeyError(
                     f'{key!r} is already registered in {registry.scope}.MODELS by '
