@@ -1,13 +1,11 @@
 """configs/biformer: every config builds its model; the toy configs train with a falling loss."""
-import copy
-
 import pytest
 import torch
 from conftest import REPO, random_state_dict
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 
 import projects.biformer  # noqa: F401  (registers BiFormer)
+from windowlab import launch
 
 CONFIG_DIR = REPO / 'configs' / 'biformer'
 CONFIGS = sorted(p.name for p in CONFIG_DIR.glob('*.py'))
@@ -29,12 +27,6 @@ FULL_SIZE = {
 }
 
 
-def build_model(cfg):
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    from mmengine.registry import MODELS
-    return MODELS.build(copy.deepcopy(cfg.model))
-
-
 def test_the_issue_configs_exist():
     assert set(FULL_SIZE) <= set(CONFIGS)
 
@@ -42,7 +34,7 @@ def test_the_issue_configs_exist():
 @pytest.mark.parametrize('name', CONFIGS)
 def test_config_builds(name):
     cfg = Config.fromfile(CONFIG_DIR / name)
-    backbone = build_model(cfg).backbone
+    backbone = launch.build_model(cfg).backbone
     assert type(backbone).__name__ == 'BiFormer'
     bra = [m for m in backbone.modules() if type(m).__name__ == 'BiLevelRoutingAttention']
     assert bra and all(m.impl == 'fast' for m in bra)
@@ -62,7 +54,7 @@ def test_dense_config_loads_the_official_classification_release(key_listing, tmp
     torch.save({'model': official}, path)
     cfg = Config.fromfile(CONFIG_DIR / 'mask-rcnn_biformer-s_fpn_1x_coco.py')
     cfg.model.backbone.init_cfg.checkpoint = str(path)
-    backbone = build_model(cfg).backbone
+    backbone = launch.build_model(cfg).backbone
     backbone.init_weights()
     assert torch.equal(backbone.stages[2][17].attn.lce.weight,
                        official['stages.2.17.attn.lepe.weight'])

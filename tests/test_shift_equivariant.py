@@ -9,10 +9,9 @@ from conftest import REPO, random_state_dict
 from torch import nn
 
 import projects.shift_equivariant  # noqa: F401  (registers the models)
-from mmengine.registry import DefaultScope
-from mmpretrain.registry import MODELS
-from windowlab.converters.shift_equivariant import (convert_polytwins, convert_polyvit,
-                                                    unwrap_checkpoint)
+from windowlab import launch
+from windowlab.converters import unwrap_state_dict
+from windowlab.converters.shift_equivariant import convert_polytwins, convert_polyvit
 from windowlab.models.layers.polyphase import AnchorRecorder
 
 VIT_TINY = dict(embed_dims=64, depth=2, num_heads=2)
@@ -21,9 +20,7 @@ TWINS_TINY = dict(embed_dims=[16, 32, 64, 128], num_heads=[1, 2, 4, 8], depths=[
 
 def build_model(cfg):
     """Build from mmpretrain's registry under its scope, whatever scope other tests set."""
-    import mmpretrain.models  # noqa: F401
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        return MODELS.build(cfg)
+    return launch.build_in_scope(cfg, 'mmpretrain')
 
 
 def classifier(backbone, num_classes, in_channels, pool=False):
@@ -127,7 +124,7 @@ def test_converters_reject_other_models():
 
 def test_backbone_init_cfg_loads_official_file(parity_fixture):
     fx = parity_fixture('polytwins')
-    official = unwrap_checkpoint(fx.load('official.pth'))
+    official = unwrap_state_dict(fx.load('official.pth'))
     backbone = build_model(dict(type='PolyTwins', arch=TWINS_TINY, out_indices=(0, 1, 2, 3),
                                  roll_back=True, init_cfg=dict(
                                      type='Pretrained', checkpoint=str(fx.path('official.pth')))))

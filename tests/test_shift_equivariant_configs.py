@@ -1,15 +1,13 @@
 """configs/shift_equivariant: every config builds the intended model (full-size classifiers
 with the official parameter counts, dense variants rolled back and padded to a multiple of
 224); the toy configs train with a falling loss; the consistency hook runs in mmseg tests."""
-import copy
-
 import pytest
 import torch
 from conftest import REPO
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 
 import projects.shift_equivariant  # noqa: F401
+from windowlab import launch
 
 CONFIG_DIR = REPO / 'configs' / 'shift_equivariant'
 CONFIGS = sorted(p.name for p in CONFIG_DIR.glob('*.py'))
@@ -21,12 +19,6 @@ OFFICIAL_PARAMS = {
     'polytwins-svt-b_16xb64_in1k.py': 56_070_952,
     'polyvit-s-p16_16xb64_in1k.py': 21_979_624,
 }
-
-
-def build_model(cfg):
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    from mmengine.registry import MODELS
-    return MODELS.build(copy.deepcopy(cfg.model))
 
 
 def test_the_issue_configs_exist():
@@ -41,7 +33,7 @@ def test_the_issue_configs_exist():
 @pytest.mark.parametrize('name', CONFIGS)
 def test_config_builds(name):
     cfg = Config.fromfile(CONFIG_DIR / name)
-    model = build_model(cfg)
+    model = launch.build_model(cfg)
     assert type(model.backbone).__name__ in ('PolyViT', 'PolyTwins', 'PolySwin')
     if name in OFFICIAL_PARAMS:
         assert sum(p.numel() for p in model.parameters()) == OFFICIAL_PARAMS[name]

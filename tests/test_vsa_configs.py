@@ -1,13 +1,11 @@
 """configs/vsa: every config builds its model; the toy configs train with a falling loss."""
-import copy
-
 import pytest
 import torch
 from conftest import REPO
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 
 import projects.vsa  # noqa: F401  (registers the VSA models)
+from windowlab import launch
 
 CONFIG_DIR = REPO / 'configs' / 'vsa'
 CONFIGS = sorted(p.name for p in CONFIG_DIR.glob('*.py'))
@@ -19,12 +17,6 @@ BACKBONES = {
     'swin-vsa-t': ('WLSwinTransformer', None),
     'swin-vsa-s': ('WLSwinTransformer', None),
 }
-
-
-def build_model(cfg):
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    from mmengine.registry import MODELS
-    return MODELS.build(copy.deepcopy(cfg.model))
 
 
 def test_the_issue_configs_exist():
@@ -44,7 +36,7 @@ def test_the_issue_configs_exist():
 @pytest.mark.parametrize('name', CONFIGS)
 def test_config_builds(name):
     cfg = Config.fromfile(CONFIG_DIR / name)
-    model = build_model(cfg)
+    model = launch.build_model(cfg)
     backbone = model.backbone
     for key, (kind, params) in BACKBONES.items():
         if f'_{key}' in name or name.startswith(key):

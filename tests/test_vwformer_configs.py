@@ -7,7 +7,7 @@ import torch
 from mmengine.config import Config
 
 import projects.vwformer  # noqa: F401  (registers VWHead and the optimizer constructor)
-import windowlab  # noqa: F401  (registers the backbones)
+from windowlab import launch
 from conftest import REPO
 from projects.vwformer.layer_decay import get_layer_id
 
@@ -17,12 +17,9 @@ TOYS = [p for p in CONFIGS if p.stem.endswith('toy-ade')]
 
 
 def build_model(cfg):
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import MODELS
-    init_default_scope('mmseg')
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.backbone.pop('init_cfg', None)  # no download
-    return MODELS.build(model_cfg)
+    return launch.build_in_scope(model_cfg, 'mmseg')
 
 
 def test_configs_exist():

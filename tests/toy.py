@@ -1,6 +1,4 @@
 """Helpers for tests that run configs on the generated toy datasets."""
-import copy
-
 from mmengine.config import Config, ConfigDict
 
 TOY_DATASETS = ('toy-coco', 'toy-ade', 'toy-in')
@@ -47,7 +45,3 @@ def quick_training_cfg(path, data_root, work_dir, iters, checkpoint_interval=Non
     if loader.get('sampler', {}).get('type') == 'DefaultSampler':
         loader.sampler = dict(type='InfiniteSampler', shuffle=True)
     return cfg
-
-
-def copy_cfg(cfg):
-    return copy.deepcopy(cfg)

@@ -1,14 +1,21 @@
-"""Model analysis shared by tools/analysis_tools (FLOPs, benchmarks).
+"""Model analysis shared by tools/analysis_tools (FLOPs, benchmarks, visualisations).
 
 FLOP convention (that of the official Swin/timm ``flops()`` and of papers' tables): one
 multiply-add is one FLOP; normalisation layers count one FLOP per element; pooling,
 activations, resizing and additions are free.
 """
+import copy
+
+import numpy as np
 import torch
 from mmengine.analysis import FlopAnalyzer, parameter_count
 from torch import nn
 
 from . import launch
+
+# Input normalisation of a config without a data preprocessor (ImageNet, RGB 0-255).
+IMAGENET_MEAN = (123.675, 116.28, 103.53)
+IMAGENET_STD = (58.395, 57.12, 57.375)
 
 
 def elementwise_flop(inputs, outputs):
@@ -61,3 +68,42 @@ def count_params_flops(cfg, shape, module=None):
         flops = analyzer.by_module()['model.' + module if module else '']
     params = parameter_count(model)[module or '']
     return params, flops
+
+
+def load_backbone(config, checkpoint):
+    """``(backbone, mean, std)``: the backbone of a config's model (eval mode) with the weights of
+    ``checkpoint``, and the model's input normalisation.
+
+    The checkpoint is read as the backbone's ``init_cfg=dict(type='Pretrained', checkpoint=...)``
+    reads it (replacing the config's own ``init_cfg``): windowlab backbones take their official
+    release files (converted on the fly) and whole-model checkpoints (their ``backbone.*``).
+    """
+    cfg = launch.load_config(str(config))
+    model_cfg = copy.deepcopy(cfg.model)
+    pretrained = dict(type='Pretrained', checkpoint=str(checkpoint))
+    (model_cfg.backbone if 'backbone' in model_cfg else model_cfg).init_cfg = pretrained
+    model = launch.build_in_scope(model_cfg, cfg.default_scope).eval()
+    backbone = getattr(model, 'backbone', model)
+    backbone.init_weights()
+    preprocessor = cfg.model.get('data_preprocessor') or {}
+    return (backbone, preprocessor.get('mean', IMAGENET_MEAN),
+            preprocessor.get('std', IMAGENET_STD))
+
+
+def load_image(path, img_size=None, divisor=1):
+    """RGB ``uint8 [H, W, 3]`` of an image file, resized to ``img_size = (H, W)`` if given, then
+    zero-padded at the bottom/right to a multiple of ``divisor``."""
+    import mmcv
+    img = mmcv.imread(path, channel_order='rgb')
+    if img is None:
+        raise FileNotFoundError(f'cannot read image {path!r}')
+    if img_size is not None:
+        img = mmcv.imresize(img, (img_size[1], img_size[0]))
+    ph, pw = (-img.shape[0]) % divisor, (-img.shape[1]) % divisor
+    return np.pad(img, ((0, ph), (0, pw), (0, 0))) if ph or pw else img
+
+
+def image_to_input(img, mean, std):
+    """``uint8 [H, W, 3]`` -> normalised ``[1, 3, H, W]`` float input."""
+    x = torch.from_numpy(img).permute(2, 0, 1).float()
+    return ((x - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1))[None]

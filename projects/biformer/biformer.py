@@ -20,13 +20,13 @@ import copy
 import torch
 from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
-from mmengine.model.weight_init import trunc_normal_
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from windowlab.converters.biformer import convert_biformer
 from windowlab.converters.checkpoint import load_pretrained
-from windowlab.models.layers.patch import DropPath
+from windowlab.models.layers.patch import DropPath, Mlp
+from windowlab.models.utils import init_linear_and_norm, resolve_arch
 from windowlab.registry import LAYERS, register_model
 
 from . import bra  # noqa: F401  (registers the attention layers)
@@ -53,28 +53,6 @@ def build_out_norm(cfg, channels):
     return build_norm_layer(cfg, channels)[1]
 
 
-def _resolve_arch(arch):
-    if isinstance(arch, str):
-        if arch not in BIFORMER_ARCHS:
-            raise ValueError(f'unknown arch {arch!r}; choose from {sorted(BIFORMER_ARCHS)} or '
-                             'pass a dict with embed_dims, depths and num_heads')
-        return dict(BIFORMER_ARCHS[arch])
-    missing = {'embed_dims', 'depths', 'num_heads'} - set(arch)
-    if missing:
-        raise ValueError(f'custom arch is missing {sorted(missing)}')
-    return dict(arch)
-
-
-class BiFormerMlp(nn.Sequential):
-    """``Linear(C, rC) -> GELU -> Linear(rC, C)`` on ``[..., C]``."""
-
-    def __init__(self, embed_dims, hidden_dims):
-        super().__init__()
-        self.fc1 = nn.Linear(embed_dims, hidden_dims)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden_dims, embed_dims)
-
-
 class BiFormerBlock(nn.Module):
     """``x + DWConv3x3(x)``, then pre-norm attention and MLP on ``[N, C, H, W]`` maps.
 
@@ -91,7 +69,7 @@ class BiFormerBlock(nn.Module):
         self.norm1 = nn.LayerNorm(embed_dims, eps=1e-6)
         self.attn = LAYERS.build(attn_cfg)
         self.norm2 = nn.LayerNorm(embed_dims, eps=1e-6)
-        self.mlp = BiFormerMlp(embed_dims, int(mlp_ratio * embed_dims))
+        self.mlp = Mlp(embed_dims, int(mlp_ratio * embed_dims))  # no dropout, as released
         self.drop_path = DropPath(drop_path)
 
     def forward(self, x):
@@ -155,7 +133,7 @@ class BiFormer(BaseModule):
                  out_norm_cfg=dict(type='BN'), attn_cfg=dict(type='BiLevelRoutingAttention'),
                  norm_cfg=dict(type='BN'), norm_eval=False, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        arch = _resolve_arch(arch)
+        arch = resolve_arch(arch, BIFORMER_ARCHS)
         embed_dims, depths, num_heads = arch['embed_dims'], arch['depths'], arch['num_heads']
         if not len(embed_dims) == len(depths) == len(num_heads) == len(topks) == 4:
             raise ValueError('embed_dims, depths, num_heads and topks need 4 values each')
@@ -181,18 +159,7 @@ class BiFormer(BaseModule):
                 for j in range(depth)]))
         for i in self.out_indices:
             self.add_module(f'norm{i}', build_out_norm(out_norm_cfg, embed_dims[i]))
-        self._init_linear_and_ln()
-
-    def _init_linear_and_ln(self):
-        """The official init: trunc-normal(0.02) Linear weights, zero biases, unit LayerNorms."""
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_linear_and_norm(self)  # the official init
 
     def init_weights(self):
         if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':

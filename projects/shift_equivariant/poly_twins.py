@@ -27,6 +27,7 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from windowlab.models.layers.patch import DropPath, Mlp
+from windowlab.models.utils import init_linear_and_norm, resolve_arch
 from windowlab.models.layers.polyphase import polyphase_anchor, roll_per_sample
 from windowlab.models.layers.window import pad_to_multiple, window_partition, window_reverse
 from windowlab.converters.checkpoint import load_pretrained
@@ -167,6 +168,14 @@ class StridedPatchEmbed(nn.Module):
         return self.norm(x.flatten(2).transpose(1, 2)), tuple(x.shape[2:])
 
 
+def _init_conv(m):
+    """timm's Twins init of convolutions: fan-out He normal, zero bias."""
+    if isinstance(m, nn.Conv2d):
+        fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
+        nn.init.normal_(m.weight, 0, (2.0 / fan_out) ** 0.5)
+        nn.init.zeros_(m.bias)
+
+
 @register_model('PolyTwins')
 class PolyTwins(BaseModule):
     """Polyphase-anchored Twins-SVT backbone.
@@ -201,11 +210,7 @@ class PolyTwins(BaseModule):
                  drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.0, out_indices=(3,),
                  roll_back=False, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        if isinstance(arch, str):
-            if arch not in self.arch_zoo:
-                raise ValueError(f'unknown arch {arch!r}; choose from {sorted(self.arch_zoo)} '
-                                 'or pass a dict')
-            arch = self.arch_zoo[arch]
+        arch = resolve_arch(arch, self.arch_zoo)
         dims, heads, depths = arch['embed_dims'], arch['num_heads'], arch['depths']
         num_stages = len(depths)
         mlp_ratios = arch.get('mlp_ratios', [4] * num_stages)
@@ -251,15 +256,8 @@ class PolyTwins(BaseModule):
             load_pretrained(self, self.init_cfg['checkpoint'], self.convert_pretrained,
                             prefix=self.init_cfg.get('prefix'))
             return
-        for m in self.modules():  # as timm's Twins
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Conv2d):
-                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
-                nn.init.normal_(m.weight, 0, (2.0 / fan_out) ** 0.5)
-                nn.init.zeros_(m.bias)
+        init_linear_and_norm(self, trunc_normal=nn.init.trunc_normal_,  # as timm's Twins
+                             init_other=_init_conv)
 
     @staticmethod
     def convert_pretrained(state_dict):

@@ -18,6 +18,7 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from windowlab.models.layers.patch import DropPath, Mlp
+from windowlab.models.utils import init_linear_and_norm, resolve_arch
 from windowlab.converters.checkpoint import load_pretrained
 from windowlab.converters.shift_equivariant import backbone_state_dict, convert_polyvit
 from windowlab.registry import register_model
@@ -96,11 +97,7 @@ class PolyViT(BaseModule):
                  drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.0, out_type='cls_token',
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        if isinstance(arch, str):
-            if arch not in self.arch_zoo:
-                raise ValueError(f'unknown arch {arch!r}; choose from {sorted(self.arch_zoo)} '
-                                 'or pass a dict with embed_dims, depth, num_heads')
-            arch = self.arch_zoo[arch]
+        arch = resolve_arch(arch, self.arch_zoo)
         if out_type not in self.out_types:
             raise ValueError(f'out_type must be one of {self.out_types}, got {out_type!r}')
         embed_dims, depth = arch['embed_dims'], arch['depth']
@@ -122,11 +119,7 @@ class PolyViT(BaseModule):
                             prefix=self.init_cfg.get('prefix'))
             return
         nn.init.trunc_normal_(self.cls_token, std=0.02)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        init_linear_and_norm(self, trunc_normal=nn.init.trunc_normal_)  # as timm's ViT
 
     @staticmethod
     def convert_pretrained(state_dict):

@@ -21,15 +21,13 @@ import math
 import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
-from mmengine.model.weight_init import trunc_normal_
 from torch import nn
 
-from windowlab.converters.checkpoint import (load_checkpoint_file, load_state_dict_strict,
-                                             unwrap_state_dict)
+from windowlab.converters.checkpoint import load_pretrained, strip_prefix
 from windowlab.converters.vsa import convert_vitaev2_vsa, is_official_vitaev2_vsa
 from windowlab.models.layers.patch import DropPath, Mlp
+from windowlab.models.utils import init_linear_and_norm, resolve_arch
 from windowlab.registry import LAYERS, register_model
 
 # Released configurations (models.py of the official classification code).
@@ -229,7 +227,7 @@ class ViTAEv2VSA(BaseModule):
                  out_indices=(0, 1, 2, 3), frozen_stages=-1, with_cp=False, attn_cfg=None,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        arch = self._resolve_arch(arch)
+        arch = resolve_arch(arch.lower() if isinstance(arch, str) else arch, VITAEV2_VSA_ARCHS)
         if variant not in VSA_VARIANTS:
             raise ValueError(f'variant must be one of {sorted(VSA_VARIANTS)}, got {variant!r}')
         depths = arch['depths']
@@ -257,52 +255,27 @@ class ViTAEv2VSA(BaseModule):
             channels = arch['token_dims'][i]
         self._freeze_stages()
 
-    @staticmethod
-    def _resolve_arch(arch):
-        if isinstance(arch, str):
-            key = arch.lower()
-            if key not in VITAEV2_VSA_ARCHS:
-                raise ValueError(f'unknown arch {arch!r}; choose from {sorted(VITAEV2_VSA_ARCHS)} '
-                                 'or pass a dict')
-            return dict(VITAEV2_VSA_ARCHS[key])
-        missing = set(VITAEV2_VSA_ARCHS['s']) - set(arch)
-        if missing:
-            raise ValueError(f'custom arch is missing {sorted(missing)}')
-        return dict(arch)
-
     def init_weights(self):
         if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
-            self.load_pretrained(self.init_cfg['checkpoint'], self.init_cfg.get('prefix'),
-                                 self.init_cfg.get('use_ema', True))
+            prefix = self.init_cfg.get('prefix')
+            keys = ('state_dict', 'model')
+            if self.init_cfg.get('use_ema', True):
+                keys = ('state_dict_ema',) + keys
+            load_pretrained(self, self.init_cfg['checkpoint'],
+                            lambda state_dict: self.convert_pretrained(state_dict, prefix),
+                            keys=keys)
             return
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.LayerNorm, nn.BatchNorm2d)):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_linear_and_norm(self, norm_types=(nn.LayerNorm, nn.BatchNorm2d))
         super().init_weights()
-
-    def load_pretrained(self, path, prefix=None, use_ema=True):
-        """Load an official or windowlab checkpoint file into this backbone."""
-        keys = ('state_dict_ema', 'state_dict', 'model') if use_ema else ('state_dict', 'model')
-        state_dict = unwrap_state_dict(load_checkpoint_file(path), keys=keys)
-        state_dict = self.convert_pretrained(state_dict, prefix)
-        load_state_dict_strict(self, state_dict, source=f'checkpoint {path!r}')
-        print_log(f'loaded pretrained weights from {path}', logger='current')
 
     @staticmethod
     def convert_pretrained(state_dict, prefix=None):
         """Official (``layers.*``) or windowlab (``backbone.*``) layout -> backbone keys."""
         if is_official_vitaev2_vsa(state_dict):
             state_dict, prefix = convert_vitaev2_vsa(state_dict), 'backbone.'
-        if prefix is None and any(k.startswith('backbone.') for k in state_dict):
-            prefix = 'backbone.'
         if prefix:
-            state_dict = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
-        return state_dict
+            return strip_prefix(state_dict, prefix)
+        return strip_prefix(state_dict, 'backbone.', if_present=True)
 
     def _freeze_stages(self):
         for stage in self.stages[:max(self.frozen_stages, 0)]:

@@ -12,16 +12,12 @@ numbered by routing rank; a region routed to itself is drawn red and green). Off
 release files and windowlab checkpoints are both accepted (converted on the fly).
 """
 import argparse
-import os.path as osp
-import sys
 
 import numpy as np
 import torch
 
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+from windowlab.analysis import image_to_input, load_backbone, load_image
 
-IMAGENET_MEAN = (123.675, 116.28, 103.53)
-IMAGENET_STD = (58.395, 57.12, 57.375)
 QUERY_COLOUR = (255, 40, 40)
 ROUTED_COLOUR = (40, 230, 40)
 
@@ -94,39 +90,6 @@ def capture_routing(backbone, module, image):
     return captured['region_idx'], captured['map_hw']
 
 
-def build_backbone(config, checkpoint):
-    """The config's backbone with the checkpoint's weights (any supported BiFormer layout)."""
-    from mmengine.config import Config
-    from mmengine.registry import MODELS, init_default_scope
-
-    import projects.biformer  # noqa: F401
-    from windowlab.converters.checkpoint import (load_checkpoint_file, load_state_dict_strict,
-                                                 unwrap_state_dict)
-    cfg = Config.fromfile(config)
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    model_cfg = cfg.model.copy()
-    if 'backbone' in model_cfg:
-        model_cfg.backbone.pop('init_cfg', None)
-    model = MODELS.build(model_cfg).eval()
-    backbone = getattr(model, 'backbone', model)
-    state_dict = backbone.convert_pretrained(unwrap_state_dict(load_checkpoint_file(checkpoint)))
-    load_state_dict_strict(backbone, state_dict, source=f'checkpoint {checkpoint!r}',
-                           optional=[f'norm{i}.' for i in backbone.out_indices])
-    preprocessor = cfg.model.get('data_preprocessor') or {}
-    return backbone, preprocessor.get('mean', IMAGENET_MEAN), preprocessor.get('std', IMAGENET_STD)
-
-
-def load_image(path, img_size=None):
-    """RGB ``uint8 [H, W, 3]``, optionally resized to ``img_size = (H, W)``."""
-    import mmcv
-    img = mmcv.imread(path, channel_order='rgb')
-    if img is None:
-        raise FileNotFoundError(f'cannot read image {path!r}')
-    if img_size is not None:
-        img = mmcv.imresize(img, (img_size[1], img_size[0]))
-    return img
-
-
 def draw(img, query_box, routed_boxes, grid_boxes, path):
     """Region grid, query region and numbered routed regions over ``img``; saved as PNG."""
     from PIL import Image, ImageDraw
@@ -146,12 +109,10 @@ def draw(img, query_box, routed_boxes, grid_boxes, path):
 
 def main(argv=None):
     args = parse_args(argv)
-    backbone, mean, std = build_backbone(args.config, args.checkpoint)
+    backbone, mean, std = load_backbone(args.config, args.checkpoint)
     name, module = find_bra_layer(backbone, args.stage, args.layer)
     img = load_image(args.image, args.img_size)
-    x = torch.from_numpy(img).permute(2, 0, 1).float()
-    x = ((x - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1))[None]
-    region_idx, map_hw = capture_routing(backbone, module, x)
+    region_idx, map_hw = capture_routing(backbone, module, image_to_input(img, mean, std))
     stride = 2 ** (args.stage + 2)
     region_hw = region_geometry(map_hw, module.n_win)
     xy = args.query if args.query is not None else (img.shape[1] / 2, img.shape[0] / 2)

@@ -12,16 +12,10 @@ Official ViTAEv2-VSA release files are converted on the fly.
 """
 import argparse
 import colorsys
-import os.path as osp
-import sys
 
-import numpy as np
 import torch
 
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-
-IMAGENET_MEAN = (123.675, 116.28, 103.53)
-IMAGENET_STD = (58.395, 57.12, 57.375)
+from windowlab.analysis import image_to_input, load_backbone, load_image
 
 
 def parse_args(argv=None):
@@ -110,48 +104,6 @@ def capture_windows(backbone, module, image):
     return captured['grid'], captured['pads'], captured['hw_shape']
 
 
-def build_model(config, checkpoint):
-    from mmengine.config import Config
-    from mmengine.registry import MODELS, init_default_scope
-    from mmengine.runner.checkpoint import _load_checkpoint
-
-    import projects.vsa  # noqa: F401
-    from windowlab.converters.checkpoint import load_state_dict_strict
-    from windowlab.converters.vsa import (convert_vitaev2_vsa, is_official_vitaev2_vsa,
-                                          select_state_dict)
-    cfg = Config.fromfile(config)
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    model_cfg = cfg.model.copy()
-    if 'backbone' in model_cfg:
-        model_cfg.backbone.pop('init_cfg', None)
-    model = MODELS.build(model_cfg).eval()
-    state_dict = select_state_dict(_load_checkpoint(checkpoint, map_location='cpu'))
-    if is_official_vitaev2_vsa(state_dict):
-        state_dict = convert_vitaev2_vsa(state_dict)
-    backbone = getattr(model, 'backbone', model)
-    if any(k.startswith('backbone.') for k in state_dict):
-        state_dict = {k[len('backbone.'):]: v for k, v in state_dict.items()
-                      if k.startswith('backbone.')}
-    load_state_dict_strict(backbone, state_dict, source=f'checkpoint {checkpoint!r}')
-    preprocessor = cfg.model.get('data_preprocessor') or {}
-    mean = preprocessor.get('mean', IMAGENET_MEAN)
-    std = preprocessor.get('std', IMAGENET_STD)
-    return backbone, mean, std
-
-
-def load_image(path, img_size=None, divisor=32):
-    """RGB ``uint8 [H, W, 3]`` (resized, then zero-padded to a multiple of ``divisor``)."""
-    import mmcv
-    img = mmcv.imread(path, channel_order='rgb')
-    if img is None:
-        raise FileNotFoundError(f'cannot read image {path!r}')
-    if img_size is not None:
-        img = mmcv.imresize(img, (img_size[1], img_size[0]))
-    h, w = img.shape[:2]
-    ph, pw = (-h) % divisor, (-w) % divisor
-    return np.pad(img, ((0, ph), (0, pw), (0, 0)))
-
-
 def draw(img, default, learned, scale, path):
     """Draw boxes (map coords * ``scale`` = image pixels) over ``img`` and save a PNG."""
     from PIL import Image, ImageDraw
@@ -172,14 +124,12 @@ def draw(img, default, learned, scale, path):
 
 def main(argv=None):
     args = parse_args(argv)
-    backbone, mean, std = build_model(args.config, args.checkpoint)
+    backbone, mean, std = load_backbone(args.config, args.checkpoint)
     name, module = find_vsa_layer(backbone, args.stage, args.layer)
     if not 0 <= args.head < module.num_heads:
         raise ValueError(f'{name} has {module.num_heads} heads; --head {args.head} is out of range')
-    img = load_image(args.image, args.img_size)
-    x = torch.from_numpy(img).permute(2, 0, 1).float()
-    x = ((x - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1))[None]
-    grid, pads, hw_shape = capture_windows(backbone, module, x)
+    img = load_image(args.image, args.img_size, divisor=32)
+    grid, pads, hw_shape = capture_windows(backbone, module, image_to_input(img, mean, std))
     default, learned = window_boxes(grid, pads, hw_shape, module.window_size, args.head)
     scale = (img.shape[1] / hw_shape[1], img.shape[0] / hw_shape[0])
     draw(img, default, learned, scale, args.out)

@@ -16,14 +16,11 @@ also reads the official files directly.
 """
 import argparse
 import os.path as osp
-import sys
 
 import torch
 
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-from windowlab.converters.biformer import (convert_biformer,  # noqa: E402
-                                           convert_biformer_classifier)
-from windowlab.converters.checkpoint import unwrap_state_dict  # noqa: E402
+from windowlab.converters.biformer import convert_biformer, convert_biformer_classifier
+from windowlab.converters.checkpoint import load_checkpoint_file, unwrap_state_dict
 
 
 def parse_args():
@@ -36,8 +33,7 @@ def parse_args():
 
 
 def convert_file(src, dst, backbone_only=False):
-    checkpoint = torch.load(src, map_location='cpu', weights_only=True)
-    state_dict = unwrap_state_dict(checkpoint)
+    state_dict = unwrap_state_dict(load_checkpoint_file(src))
     is_classifier = 'head.weight' in state_dict
     if is_classifier and not backbone_only:
         converted, layout = convert_biformer_classifier(state_dict), 'ImageClassifier'

@@ -9,12 +9,11 @@ has the mmpretrain ``ImageClassifier`` layout (``backbone.*``, ``head.fc.*``) of
 """
 import argparse
 import os.path as osp
-import sys
 
 import torch
 
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-from windowlab.converters.shift_equivariant import CONVERTERS  # noqa: E402
+from windowlab.converters.checkpoint import load_checkpoint_file
+from windowlab.converters.shift_equivariant import CONVERTERS
 
 
 def parse_args():
@@ -27,7 +26,7 @@ def parse_args():
 
 def main():
     args = parse_args()
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
+    checkpoint = load_checkpoint_file(args.src)
     state_dict = CONVERTERS[args.model](checkpoint)
     meta = dict(source=osp.basename(args.src), converter='poly2windowlab', model=args.model)
     torch.save({'state_dict': state_dict, 'meta': meta}, args.dst)

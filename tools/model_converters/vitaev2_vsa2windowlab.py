@@ -10,12 +10,11 @@ code and ``validate.py``, the EMA weights are used unless ``--no-ema``. The outp
 """
 import argparse
 import os.path as osp
-import sys
 
 import torch
 
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-from windowlab.converters.vsa import convert_vitaev2_vsa, select_state_dict  # noqa: E402
+from windowlab.converters.checkpoint import load_checkpoint_file
+from windowlab.converters.vsa import convert_vitaev2_vsa, select_state_dict
 
 
 def parse_args():
@@ -29,7 +28,7 @@ def parse_args():
 
 def main():
     args = parse_args()
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
+    checkpoint = load_checkpoint_file(args.src)
     use_ema = not args.no_ema
     if use_ema and isinstance(checkpoint, dict) and 'state_dict_ema' not in checkpoint:
         print(f"{args.src} has no 'state_dict_ema'; converting its plain weights")

@@ -9,6 +9,7 @@ import argparse
 
 import torch
 
+from windowlab.converters.checkpoint import load_checkpoint_file, unwrap_state_dict
 from windowlab.converters.swin import convert_swin
 from windowlab.converters.vwformer import convert_vwformer
 
@@ -34,8 +35,7 @@ def main():
     parser.add_argument('dst', help='output path')
     args = parser.parse_args()
 
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
-    state_dict = checkpoint.get('state_dict', checkpoint)
+    state_dict = unwrap_state_dict(load_checkpoint_file(args.src), keys=('state_dict',))
     converted = convert_checkpoint(state_dict)
     meta = dict(source=args.src, converter='vwformer2windowlab',
                 origin='yan-hao-tian/VW (VWHead)')

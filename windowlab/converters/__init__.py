@@ -3,7 +3,7 @@
 Converters are pure functions on state dicts; they never import a paper's model code.
 """
 from .checkpoint import (CheckpointMismatchError, load_checkpoint_file, load_pretrained,
-                         load_state_dict_strict, unwrap_state_dict)
+                         load_state_dict_strict, strip_prefix, unwrap_state_dict)
 
 __all__ = ['CheckpointMismatchError', 'load_checkpoint_file', 'load_pretrained',
-           'load_state_dict_strict', 'unwrap_state_dict']
+           'load_state_dict_strict', 'strip_prefix', 'unwrap_state_dict']

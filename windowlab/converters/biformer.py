@@ -15,6 +15,8 @@ BRA ``attn.qkv.qkv`` -> ``attn.qkv``, ``attn.wo`` -> ``attn.proj``, ``attn.lepe`
 """
 import re
 
+from .checkpoint import strip_prefix
+
 # (pattern, replacement) applied to official backbone keys; the first match wins.
 _RULES = [
     (r'^downsample_layers\.0\.0\.', 'stem.conv1.'),
@@ -33,12 +35,6 @@ _RULES = [
     (r'^(stages\.\d+\.\d+)\.(norm[12])\.', r'\1.\2.'),
     (r'^extra_norms\.(\d)\.', r'norm\1.'),
 ]
-
-
-def _strip_backbone(state_dict):
-    if any(k.startswith('backbone.') for k in state_dict):
-        return {k[len('backbone.'):]: v for k, v in state_dict.items() if k.startswith('backbone.')}
-    return dict(state_dict)
 
 
 def _rename(key):
@@ -63,7 +59,7 @@ def convert_biformer(state_dict, final_norm=None):
             (``'norm3'`` for the classification backbone); ``None`` drops it, as the official
             dense wrapper does. The classifier ``head`` is always dropped.
     """
-    sd = _strip_backbone(state_dict)
+    sd = strip_prefix(state_dict, 'backbone.', if_present=True)
     if 'stem.conv1.weight' in sd:  # windowlab layout
         if final_norm is None:  # a classifier's BatchNorm never feeds a dense LayerNorm
             bn = {n for n in _batch_norm_names(sd) if re.fullmatch(r'norm\d', n)}

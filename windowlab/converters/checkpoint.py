@@ -25,16 +25,42 @@ def load_checkpoint_file(path):
             'truncated or not a PyTorch checkpoint -- download or convert it again') from e
 
 
+def strip_prefix(state_dict, prefix, keep_others=False, if_present=False):
+    """``state_dict`` with ``prefix`` removed from the keys that start with it (a new dict).
+
+    Args:
+        prefix (str): e.g. ``'backbone.'`` or ``'module.'``.
+        keep_others (bool): keep the keys without ``prefix`` as they are (default: drop them).
+        if_present (bool): if no key starts with ``prefix``, return every key unchanged (e.g.
+            the ``backbone.`` part of a whole-model checkpoint, or a bare backbone one).
+    """
+    if if_present and not any(k.startswith(prefix) for k in state_dict):
+        return dict(state_dict)
+    out = {}
+    for key, value in state_dict.items():
+        if key.startswith(prefix):
+            out[key[len(prefix):]] = value
+        elif keep_others:
+            out[key] = value
+    return out
+
+
 def unwrap_state_dict(checkpoint, keys=STATE_DICT_KEYS, prefix=None):
-    """The tensor dict inside a checkpoint; with ``prefix``, only its keys, prefix removed."""
+    """The tensor dict inside a checkpoint; with ``prefix``, only its keys, prefix removed.
+
+    Args:
+        keys (tuple[str]): wrapper keys to look for, in order of preference (e.g.
+            ``('state_dict_ema', 'state_dict', 'model')``); a checkpoint with none of them is
+            taken as the state dict itself.
+    """
     state_dict = checkpoint
     for key in keys:
-        if isinstance(checkpoint, dict) and key in checkpoint:
+        if isinstance(checkpoint, dict) and isinstance(checkpoint.get(key), dict):
             state_dict = checkpoint[key]
             break
     if prefix:
         prefix = prefix if prefix.endswith('.') else prefix + '.'
-        state_dict = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        state_dict = strip_prefix(state_dict, prefix)
         if not state_dict:
             raise CheckpointMismatchError(f'no key of the checkpoint starts with {prefix!r}')
     return state_dict
@@ -75,12 +101,13 @@ def load_state_dict_strict(module, state_dict, optional=(), source='checkpoint')
                   logger='current')
 
 
-def load_pretrained(module, path, convert, prefix=None, optional=()):
+def load_pretrained(module, path, convert, prefix=None, optional=(), keys=STATE_DICT_KEYS):
     """``init_cfg=dict(type='Pretrained')`` for windowlab backbones: read, convert, load.
 
-    ``convert`` maps the file's state dict (any supported layout) to ``module``'s keys.
+    ``convert`` maps the file's state dict (any supported layout) to ``module``'s keys;
+    ``keys`` and ``prefix`` select that state dict, as in :func:`unwrap_state_dict`.
     """
-    state_dict = unwrap_state_dict(load_checkpoint_file(path), prefix=prefix)
+    state_dict = unwrap_state_dict(load_checkpoint_file(path), keys=keys, prefix=prefix)
     state_dict = convert(state_dict)
     load_state_dict_strict(module, state_dict, optional=optional, source=f'checkpoint {path!r}')
     print_log(f'loaded pretrained weights from {path}', logger='current')

@@ -9,14 +9,8 @@ Pure functions on state dicts; they do not import the models.
 """
 import re
 
+from .checkpoint import strip_prefix, unwrap_state_dict
 from .swin import convert_swin_classifier
-
-
-def unwrap_checkpoint(ckpt):
-    """Return the state dict of an official checkpoint (``{'model': sd}``) or a plain sd."""
-    if isinstance(ckpt, dict) and 'model' in ckpt and isinstance(ckpt['model'], dict):
-        return ckpt['model']
-    return ckpt
 
 
 def _classifier(state_dict, rename_backbone_key):
@@ -36,7 +30,7 @@ def convert_polyvit(state_dict):
     ``pos_conv.proj``, ``blocks.i.*``, ``norm``); a ``pos_embed`` key would mean a plain ViT
     checkpoint, which does not belong to this model.
     """
-    state_dict = unwrap_checkpoint(state_dict)
+    state_dict = unwrap_state_dict(state_dict, keys=('model',))
     if 'pos_embed' in state_dict:
         raise KeyError('this checkpoint has a pos_embed: it is a plain ViT, not a PolyViT '
                        '(PolyViT uses the circular pos_conv instead)')
@@ -50,7 +44,7 @@ def convert_polytwins(state_dict):
 
     Renames the PEG ``pos_block.i.proj.0.*`` -> ``pos_convs.i.proj.*``; the rest is kept.
     """
-    state_dict = unwrap_checkpoint(state_dict)
+    state_dict = unwrap_state_dict(state_dict, keys=('model',))
     if not any(k.startswith('pos_block.') for k in state_dict):
         raise KeyError('not a (Poly)Twins checkpoint: no pos_block.* keys')
     return _classifier(
@@ -64,7 +58,7 @@ def convert_polyswin(state_dict):
     ``rel_pos.table``, final ``norm`` -> ``norm3``, index buffers dropped); the PolyPatch
     down-sampling keys ``downsample.{proj,norm}`` keep their names.
     """
-    state_dict = unwrap_checkpoint(state_dict)
+    state_dict = unwrap_state_dict(state_dict, keys=('model',))
     if not any('.downsample.proj.' in k for k in state_dict):
         raise KeyError('not a PolySwin checkpoint: no layers.*.downsample.proj.* keys '
                        '(a plain Swin has downsample.reduction)')
@@ -77,7 +71,7 @@ CONVERTERS = dict(polyvit=convert_polyvit, polytwins=convert_polytwins, polyswin
 def backbone_state_dict(state_dict, convert):
     """Backbone keys from a windowlab classifier/detector/segmentor checkpoint or, if it has
     no ``backbone.`` keys, from an official one converted with ``convert``."""
-    state_dict = unwrap_checkpoint(state_dict)
+    state_dict = unwrap_state_dict(state_dict, keys=('model',))
     if not any(k.startswith('backbone.') for k in state_dict):
         state_dict = convert(state_dict)
-    return {k[len('backbone.'):]: v for k, v in state_dict.items() if k.startswith('backbone.')}
+    return strip_prefix(state_dict, 'backbone.')

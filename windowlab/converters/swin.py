@@ -14,6 +14,8 @@ import re
 
 import torch
 
+from .checkpoint import strip_prefix
+
 DROPPED = ('relative_position_index', 'attn_mask')
 
 
@@ -32,12 +34,6 @@ def unfold_to_swin_order(channels):
     return perm
 
 
-def _strip_backbone(state_dict):
-    if any(k.startswith('backbone.') for k in state_dict):
-        return {k[len('backbone.'):]: v for k, v in state_dict.items() if k.startswith('backbone.')}
-    return dict(state_dict)
-
-
 def convert_swin(state_dict, final_norm=None):
     """Convert any supported Swin state dict to windowlab's backbone keys.
 
@@ -46,7 +42,7 @@ def convert_swin(state_dict, final_norm=None):
         final_norm (str, optional): where a classifier's final ``norm`` goes (e.g.
             ``'norm3'``); ``None`` drops it. The classifier ``head`` is always dropped.
     """
-    sd = _strip_backbone(state_dict)
+    sd = strip_prefix(state_dict, 'backbone.', if_present=True)
     if any('attn.rel_pos.table' in k for k in sd):
         return _windowlab_final_norm(sd, final_norm)
     if any(k.startswith('layers.') for k in sd):

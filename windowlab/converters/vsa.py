@@ -18,6 +18,8 @@ Key map (official -> windowlab, inside ``backbone.stages.{i}``):
 """
 import re
 
+from .checkpoint import strip_prefix, unwrap_state_dict
+
 __all__ = ['convert_vitaev2_vsa', 'is_official_vitaev2_vsa', 'select_state_dict']
 
 _RULES = [
@@ -31,13 +33,6 @@ _RULES = [
 ]
 
 
-def _strip_module(state_dict):
-    """Remove the ``module.`` prefix that DDP training leaves on every key."""
-    if state_dict and all(k.startswith('module.') for k in state_dict):
-        return {k[len('module.'):]: v for k, v in state_dict.items()}
-    return state_dict
-
-
 def select_state_dict(checkpoint, use_ema=True):
     """The weights of an official release file: ``state_dict_ema`` (default) or ``state_dict``.
 
@@ -45,12 +40,7 @@ def select_state_dict(checkpoint, use_ema=True):
     same key set. A bare state dict is returned as is.
     """
     order = ('state_dict_ema', 'state_dict') if use_ema else ('state_dict', 'state_dict_ema')
-    for key in order:
-        if isinstance(checkpoint, dict) and key in checkpoint:
-            return checkpoint[key]
-    if isinstance(checkpoint, dict) and 'model' in checkpoint:
-        return checkpoint['model']
-    return checkpoint
+    return unwrap_state_dict(checkpoint, keys=order + ('model',))
 
 
 def is_official_vitaev2_vsa(state_dict):
@@ -65,7 +55,8 @@ def convert_vitaev2_vsa(state_dict):
         KeyError: on a key this converter does not know (not a ViTAEv2-VSA checkpoint with
             VSA in every cell).
     """
-    state_dict = _strip_module(dict(state_dict))
+    if state_dict and all(k.startswith('module.') for k in state_dict):  # DDP-wrapped file
+        state_dict = strip_prefix(state_dict, 'module.')
     out = {}
     for key, value in state_dict.items():
         if key.endswith('relative_position_index'):

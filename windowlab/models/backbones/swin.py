@@ -15,13 +15,13 @@ It reproduces both official Swin codes, numerically (see tests/test_swin_parity.
 import copy
 
 from mmengine.model import BaseModule
-from mmengine.model.weight_init import trunc_normal_
 from torch import nn
 
 from ...converters.checkpoint import load_pretrained
 from ...converters.swin import convert_swin
 from ...registry import LAYERS, register_model
 from ..layers.patch import DropPath, Mlp
+from ..utils import init_linear_and_norm, resolve_arch
 
 SWIN_ARCHS = {
     'tiny': dict(embed_dims=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24)),
@@ -29,18 +29,6 @@ SWIN_ARCHS = {
     'base': dict(embed_dims=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32)),
     'large': dict(embed_dims=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48)),
 }
-
-
-def resolve_arch(arch, archs):
-    """``arch`` is a name in ``archs`` or a dict with the same keys."""
-    if isinstance(arch, str):
-        if arch not in archs:
-            raise ValueError(f'unknown arch {arch!r}; choose from {sorted(archs)} or pass a dict')
-        return dict(archs[arch])
-    missing = set(next(iter(archs.values()))) - set(arch)
-    if missing:
-        raise ValueError(f'custom arch is missing {sorted(missing)}')
-    return dict(arch)
 
 
 @LAYERS.register_module()
@@ -157,14 +145,7 @@ class WLSwinTransformer(BaseModule):
                             prefix=self.init_cfg.get('prefix'),
                             optional=[f'norm{i}.' for i in self.out_indices])
             return
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_linear_and_norm(self)
         super().init_weights()
 
     def convert_pretrained(self, state_dict):
