@@ -72,6 +72,9 @@ def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
         save_checkpoint({'state_dict': {'w': torch.ones(1000)}}, path)
     assert open(path, 'rb').read() == before
     assert os.listdir(tmp_path) == ['iter_10.pth']  # no temporary file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask  # as a plain open() would make it
 
 
 class _Truncating(bytes):
