@@ -7,9 +7,9 @@ second run takes seconds. Steps:
    ``torch==2.14.1 torchvision==0.29.1``.
 2. mmcv 2.1.0 with its C++ ops: the prebuilt wheel from ``../shared/wheelhouse`` when it
    was built for this Python and torch; otherwise built from the PyPI sdist. mmcv 2.1.0's
-   setup.py forces ``-std=c++17`` but torch >= 2.10 headers need C++20, so the sdist is
+   setup.py forces ``-std=c++17`` but torch 2.14's headers need C++20, so the sdist is
    unpacked into a temporary folder, that flag is raised to C++20, and it is compiled with
-   ``CFLAGS="-O2 -g0"`` (about 15 minutes on 2 cores).
+   ``CFLAGS="-O2 -g0"`` (6 minutes on an idle 2-core machine here; up to 15 when busy).
 3. mmengine, mmdet, mmsegmentation, mmpretrain (and their extras), then windowlab itself in
    editable mode.
 4. Verify ``from mmcv.ops import nms, RoIAlign``; fail loudly otherwise.
@@ -74,12 +74,14 @@ def shared_wheel():
 
 
 def build_mmcv_from_source():
-    log(f'building mmcv {MMCV} with ops from source: this takes about 15 minutes on 2 cores '
+    log(f'building mmcv {MMCV} with ops from source: this takes 6-15 minutes on 2 cores '
         '(no prebuilt wheel fits this torch/Python)')
     start = time.time()
+    pip('wheel')  # building without isolation needs bdist_wheel in this environment
     with tempfile.TemporaryDirectory() as tmp:
+        # no build isolation: mmcv's setup.py imports torch even to read its metadata
         subprocess.check_call([sys.executable, '-m', 'pip', 'download', '--no-deps', '--no-binary',
-                               ':all:', f'mmcv=={MMCV}', '-d', tmp])
+                               ':all:', '--no-build-isolation', f'mmcv=={MMCV}', '-d', tmp])
         with tarfile.open(glob.glob(os.path.join(tmp, 'mmcv-*.tar.gz'))[0]) as tar:
             tar.extractall(tmp, filter='data')
         src = glob.glob(os.path.join(tmp, f'mmcv-{MMCV}'))[0]
