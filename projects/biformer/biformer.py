@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from windowlab.converters.biformer import convert_biformer
-from windowlab.converters.checkpoint import load_pretrained
+from windowlab.converters.checkpoint import init_from_pretrained_cfg
 from windowlab.models.layers.patch import DropPath, Mlp
 from windowlab.models.utils import init_linear_and_norm, resolve_arch
 from windowlab.registry import LAYERS, register_model
@@ -162,10 +162,7 @@ class BiFormer(BaseModule):
         init_linear_and_norm(self)  # the official init
 
     def init_weights(self):
-        if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
-            load_pretrained(self, self.init_cfg['checkpoint'], self.convert_pretrained,
-                            prefix=self.init_cfg.get('prefix'),
-                            optional=[f'norm{i}.' for i in self.out_indices])
+        if init_from_pretrained_cfg(self, optional=[f'norm{i}.' for i in self.out_indices]):
             return
         super().init_weights()
 

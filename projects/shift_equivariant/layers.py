@@ -8,36 +8,23 @@
 """
 from torch import nn
 
+from windowlab.models.layers.patch import PatchEmbed
 from windowlab.models.layers.polyphase import polyphase_anchor
 from windowlab.registry import LAYERS
 
 
 @LAYERS.register_module()
-class PolyPatchEmbed(nn.Module):
-    """Anchored non-overlapping patch embedding (image -> tokens).
+class PolyPatchEmbed(PatchEmbed):
+    """Anchored non-overlapping patch embedding (image -> tokens): :class:`PatchEmbed` with
+    polyphase anchoring (``p = patch_size``) in place of padding.
 
     ``forward(x [B, C_in, H, W]) -> (tokens [B, H/p * W/p, C], (H/p, W/p))``; ``H`` and ``W``
     must be multiples of ``patch_size``. A circular shift of the image by ``s`` permutes the
     tokens circularly (by ``s / p`` when ``s`` is a multiple of ``p``).
-
-    Args:
-        in_channels (int): image channels.
-        embed_dims (int): token channels.
-        patch_size (int): patch side = stride = anchoring factor.
-        norm (bool): LayerNorm (eps 1e-5) after the projection.
     """
 
-    def __init__(self, in_channels=3, embed_dims=96, patch_size=4, norm=True):
-        super().__init__()
-        self.patch_size = patch_size
-        self.proj = nn.Conv2d(in_channels, embed_dims, patch_size, stride=patch_size)
-        self.norm = nn.LayerNorm(embed_dims) if norm else nn.Identity()
-
     def forward(self, x):
-        x = polyphase_anchor(x, self.patch_size)[0]
-        x = self.proj(x)
-        hw_shape = tuple(x.shape[2:])
-        return self.norm(x.flatten(2).transpose(1, 2)), hw_shape
+        return self.embed(polyphase_anchor(x, self.patch_size)[0])
 
 
 @LAYERS.register_module()

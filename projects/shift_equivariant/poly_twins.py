@@ -30,7 +30,7 @@ from windowlab.models.layers.patch import DropPath, Mlp
 from windowlab.models.utils import init_linear_and_norm, resolve_arch
 from windowlab.models.layers.polyphase import polyphase_anchor, roll_per_sample
 from windowlab.models.layers.window import pad_to_multiple, window_partition, window_reverse
-from windowlab.converters.checkpoint import load_pretrained
+from windowlab.converters.checkpoint import init_from_pretrained_cfg
 from windowlab.converters.shift_equivariant import backbone_state_dict, convert_polytwins
 from windowlab.registry import register_model
 
@@ -252,9 +252,7 @@ class PolyTwins(BaseModule):
         self.norm = nn.LayerNorm(dims[-1], eps=1e-6)
 
     def init_weights(self):
-        if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
-            load_pretrained(self, self.init_cfg['checkpoint'], self.convert_pretrained,
-                            prefix=self.init_cfg.get('prefix'))
+        if init_from_pretrained_cfg(self):
             return
         init_linear_and_norm(self, trunc_normal=nn.init.trunc_normal_,  # as timm's Twins
                              init_other=_init_conv)

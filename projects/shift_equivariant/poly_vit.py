@@ -19,7 +19,7 @@ from torch import nn
 
 from windowlab.models.layers.patch import DropPath, Mlp
 from windowlab.models.utils import init_linear_and_norm, resolve_arch
-from windowlab.converters.checkpoint import load_pretrained
+from windowlab.converters.checkpoint import init_from_pretrained_cfg
 from windowlab.converters.shift_equivariant import backbone_state_dict, convert_polyvit
 from windowlab.registry import register_model
 
@@ -114,9 +114,7 @@ class PolyViT(BaseModule):
         self.norm = nn.LayerNorm(embed_dims, eps=1e-6)
 
     def init_weights(self):
-        if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
-            load_pretrained(self, self.init_cfg['checkpoint'], self.convert_pretrained,
-                            prefix=self.init_cfg.get('prefix'))
+        if init_from_pretrained_cfg(self):
             return
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         init_linear_and_norm(self, trunc_normal=nn.init.trunc_normal_)  # as timm's ViT

@@ -111,3 +111,16 @@ def load_pretrained(module, path, convert, prefix=None, optional=(), keys=STATE_
     state_dict = convert(state_dict)
     load_state_dict_strict(module, state_dict, optional=optional, source=f'checkpoint {path!r}')
     print_log(f'loaded pretrained weights from {path}', logger='current')
+
+
+def init_from_pretrained_cfg(module, optional=()):
+    """The ``init_weights()`` step of a windowlab backbone for
+    ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix=...)``: loads the file through
+    ``module.convert_pretrained`` (any supported layout) and returns True; returns False for
+    any other ``init_cfg``, so that the caller initialises from scratch instead."""
+    cfg = module.init_cfg
+    if cfg is None or cfg.get('type') != 'Pretrained':
+        return False
+    load_pretrained(module, cfg['checkpoint'], module.convert_pretrained,
+                    prefix=cfg.get('prefix'), optional=optional)
+    return True

@@ -17,7 +17,7 @@ import copy
 from mmengine.model import BaseModule
 from torch import nn
 
-from ...converters.checkpoint import load_pretrained
+from ...converters.checkpoint import init_from_pretrained_cfg
 from ...converters.swin import convert_swin
 from ...registry import LAYERS, register_model
 from ..layers.patch import DropPath, Mlp
@@ -140,10 +140,7 @@ class WLSwinTransformer(BaseModule):
             self.add_module(f'norm{i}', nn.LayerNorm(self.num_features[i]))
 
     def init_weights(self):
-        if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
-            load_pretrained(self, self.init_cfg['checkpoint'], self.convert_pretrained,
-                            prefix=self.init_cfg.get('prefix'),
-                            optional=[f'norm{i}.' for i in self.out_indices])
+        if init_from_pretrained_cfg(self, optional=[f'norm{i}.' for i in self.out_indices]):
             return
         init_linear_and_norm(self)
         super().init_weights()

@@ -22,9 +22,13 @@ class PatchEmbed(nn.Module):
 
     def forward(self, x):
         x, _ = pad_to_multiple(x, self.patch_size, hw_dims=(2, 3))
+        return self.embed(x)
+
+    def embed(self, x):
+        """Projection of an image whose sides are multiples of ``patch_size`` -> tokens."""
         x = self.proj(x)
-        hw_shape = x.shape[2:]
-        return self.norm(x.flatten(2).transpose(1, 2)), tuple(hw_shape)
+        hw_shape = tuple(x.shape[2:])
+        return self.norm(x.flatten(2).transpose(1, 2)), hw_shape
 
 
 @LAYERS.register_module()
