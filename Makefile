@@ -1,4 +1,5 @@
-# windowlab: the two Quick-start commands. Both install what is missing first (idempotent).
+# windowlab: the two Quick-start commands. Both install what is missing first (idempotent);
+# `make test` also installs the test tools (requirements/tests.txt), `make demo` does not.
 PYTHON ?= python3
 PYTEST_ARGS ?=
 
@@ -10,5 +11,6 @@ install:
 demo: install
 	$(PYTHON) tools/demo.py
 
-test: install
+test:
+	$(PYTHON) tools/install.py --extras tests
 	$(PYTHON) -m pytest tests -q -p no:cacheprovider $(PYTEST_ARGS)

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-import projects.biformer  # noqa: F401  (registers BiFormer and its layers)
+import windowlab.projects.biformer  # noqa: F401  (registers BiFormer and its layers)
 from conftest import random_state_dict
-from projects.biformer import BiFormer
+from windowlab.projects.biformer import BiFormer
 from windowlab.converters import load_state_dict_strict
 from windowlab.converters.biformer import convert_biformer, convert_biformer_classifier
 

@@ -3,8 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import projects.biformer  # noqa: F401  (registers the BiFormer layers)
-from projects.biformer.bra import (BiLevelRoutingAttention, from_regions, gather_attention,
+import windowlab.projects.biformer  # noqa: F401  (registers the BiFormer layers)
+from windowlab.projects.biformer.bra import (BiLevelRoutingAttention, from_regions, gather_attention,
                                    routed_attention, to_regions)
 from windowlab.registry import LAYERS
 

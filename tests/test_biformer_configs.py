@@ -4,7 +4,7 @@ import torch
 from conftest import REPO, random_state_dict
 from mmengine.config import Config
 
-import projects.biformer  # noqa: F401  (registers BiFormer)
+import windowlab.projects.biformer  # noqa: F401  (registers BiFormer)
 from windowlab import launch
 
 CONFIG_DIR = REPO / 'configs' / 'biformer'

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from conftest import REPO
 
-import projects.biformer  # noqa: F401
-from projects.biformer import BiFormer
+import windowlab.projects.biformer  # noqa: F401
+from windowlab.projects.biformer import BiFormer
 
 TOOL = REPO / 'tools/analysis_tools/visualize_biformer_routing.py'
 TINY = dict(embed_dims=(16, 32, 64, 128), depths=(1, 1, 1, 1), num_heads=(1, 1, 2, 4))

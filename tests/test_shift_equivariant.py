@@ -8,7 +8,7 @@ import torch
 from conftest import REPO, random_state_dict
 from torch import nn
 
-import projects.shift_equivariant  # noqa: F401  (registers the models)
+import windowlab.projects.shift_equivariant  # noqa: F401  (registers the models)
 from windowlab import launch
 from windowlab.converters import unwrap_state_dict
 from windowlab.converters.shift_equivariant import convert_polytwins, convert_polyvit

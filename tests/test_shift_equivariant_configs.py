@@ -6,7 +6,7 @@ import torch
 from conftest import REPO
 from mmengine.config import Config
 
-import projects.shift_equivariant  # noqa: F401
+import windowlab.projects.shift_equivariant  # noqa: F401
 from windowlab import launch
 
 CONFIG_DIR = REPO / 'configs' / 'shift_equivariant'

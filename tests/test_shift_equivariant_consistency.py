@@ -13,7 +13,7 @@ from test_shift_equivariant import (TWINS_TINY, VIT_TINY, classifier, polytwins_
 from test_shift_equivariant_swin import SWIN_TINY, polyswin_classifier
 
 import mmseg.models  # noqa: F401  (the plain Twins baseline is mmseg's SVT)
-import projects.shift_equivariant  # noqa: F401
+import windowlab.projects.shift_equivariant  # noqa: F401
 from windowlab.evaluation.shift_consistency import (PROTOCOLS, classification_agreement,
                                                     sample_shifts, segmentation_agreement)
 

@@ -7,8 +7,8 @@ from test_shift_equivariant import (build_model, classifier, level_errors, rando
                                     randomize_)
 from torch import nn
 
-import projects.shift_equivariant  # noqa: F401
-from projects.shift_equivariant import PolySwinBlock
+import windowlab.projects.shift_equivariant  # noqa: F401
+from windowlab.projects.shift_equivariant import PolySwinBlock
 from windowlab.converters.shift_equivariant import convert_polyswin
 from windowlab.models.layers.polyphase import AnchorRecorder
 from windowlab.registry import LAYERS

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import projects.vsa  # noqa: F401  (registers VSAWindowAttention)
+import windowlab.projects.vsa  # noqa: F401  (registers VSAWindowAttention)
 from windowlab.registry import LAYERS
 
 

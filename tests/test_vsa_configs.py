@@ -4,7 +4,7 @@ import torch
 from conftest import REPO
 from mmengine.config import Config
 
-import projects.vsa  # noqa: F401  (registers the VSA models)
+import windowlab.projects.vsa  # noqa: F401  (registers the VSA models)
 from windowlab import launch
 
 CONFIG_DIR = REPO / 'configs' / 'vsa'

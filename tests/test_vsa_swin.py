@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-import projects.vsa  # noqa: F401  (registers VSAWindowAttention)
+import windowlab.projects.vsa  # noqa: F401  (registers VSAWindowAttention)
 
 swin = pytest.importorskip('windowlab.models.backbones.swin')
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from conftest import REPO
 
-import projects.vsa  # noqa: F401
-from projects.vsa import ViTAEv2VSA, VSAWindowAttention
+import windowlab.projects.vsa  # noqa: F401
+from windowlab.projects.vsa import ViTAEv2VSA, VSAWindowAttention
 
 TOOL = REPO / 'tools/analysis_tools/visualize_vsa_windows.py'
 TINY = dict(embed_dims=(8, 8, 16, 16), token_dims=(8, 16, 16, 32), depths=(1, 1, 1, 1),

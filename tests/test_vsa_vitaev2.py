@@ -6,8 +6,8 @@ import pytest
 import torch
 from conftest import REPO, random_state_dict
 
-import projects.vsa  # noqa: F401  (registers ViTAEv2VSA)
-from projects.vsa import ViTAEv2VSA
+import windowlab.projects.vsa  # noqa: F401  (registers ViTAEv2VSA)
+from windowlab.projects.vsa import ViTAEv2VSA
 from windowlab.converters.checkpoint import load_state_dict_strict
 from windowlab.converters.vsa import convert_vitaev2_vsa, select_state_dict
 

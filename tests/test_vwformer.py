@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import projects.vwformer  # noqa: F401  (registers VWHead and VaryingWindowAttention)
+import windowlab.projects.vwformer  # noqa: F401  (registers VWHead and VaryingWindowAttention)
 from conftest import REPO, random_state_dict
-from projects.vwformer import VaryingWindowAttention, VWHead
+from windowlab.projects.vwformer import VaryingWindowAttention, VWHead
 from windowlab.converters import unwrap_state_dict
 from windowlab.converters.vwformer import convert_vwformer, convert_vwhead_key
 from windowlab.registry import LAYERS

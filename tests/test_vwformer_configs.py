@@ -6,10 +6,10 @@ import pytest
 import torch
 from mmengine.config import Config
 
-import projects.vwformer  # noqa: F401  (registers VWHead and the optimizer constructor)
+import windowlab.projects.vwformer  # noqa: F401  (registers VWHead and the optimizer constructor)
 from windowlab import launch
 from conftest import REPO
-from projects.vwformer.layer_decay import get_layer_id
+from windowlab.projects.vwformer.layer_decay import get_layer_id
 
 CONFIGS = sorted((REPO / 'configs' / 'vwformer').glob('*.py'))
 TOY = REPO / 'configs' / 'vwformer' / 'vwformer_swin-mini-p4-w7_toy-ade.py'

@@ -10,12 +10,14 @@ second run takes seconds. Steps:
    setup.py forces ``-std=c++17`` but torch 2.14's headers need C++20, so the sdist is
    unpacked into a temporary folder, that flag is raised to C++20, and it is compiled with
    ``CFLAGS="-O2 -g0"`` (6 minutes on an idle 2-core machine here; up to 15 when busy).
-3. mmengine, mmdet, mmsegmentation, mmpretrain (and their extras), then windowlab itself in
-   editable mode.
+3. the rest of ``requirements/runtime.txt`` (mmengine, mmdet, mmsegmentation, mmpretrain, ...),
+   the optional extras asked for with ``--extras`` (``requirements/<name>.txt``; ``make test``
+   asks for ``tests``), then windowlab itself in editable mode.
 4. Verify ``from mmcv.ops import nms, RoIAlign``; fail loudly otherwise.
 
-Usage: ``python tools/install.py``
+Usage: ``python tools/install.py [--extras tests ...]``
 """
+import argparse
 import glob
 import importlib.metadata as md
 import json
@@ -31,8 +33,7 @@ WHEELHOUSE = os.path.join(os.path.dirname(REPO), 'shared', 'wheelhouse')
 TORCH = ('torch==2.14.1', 'torchvision==0.29.1')
 WHEEL_TORCH = '2.14.1'  # the torch the shared mmcv wheel was compiled against
 MMCV = '2.1.0'
-STACK = ('mmengine==0.10.7', 'mmdet==3.3.0', 'mmsegmentation==1.2.2', 'mmpretrain==1.2.0',
-         'ftfy', 'regex')
+SPECIAL = ('torch', 'torchvision', 'mmcv')  # installed by their own steps, before the rest
 
 
 def log(msg):
@@ -115,25 +116,42 @@ def ensure_mmcv():
         build_mmcv_from_source()
 
 
-def ensure_stack():
-    wanted = {'mmengine': '0.10.7', 'mmdet': '3.3.0', 'mmsegmentation': '1.2.2',
-              'mmpretrain': '1.2.0', 'ftfy': None, 'regex': None}
-    if all(version(d) and (v is None or version(d) == v) for d, v in wanted.items()):
-        log('mmengine, mmdet, mmsegmentation, mmpretrain present')
+def requirements(name):
+    """``requirements/<name>.txt`` as a list of requirement strings (setup.py reads the same)."""
+    with open(os.path.join(REPO, 'requirements', f'{name}.txt')) as f:
+        return [line.strip() for line in f if line.strip() and not line.startswith('#')]
+
+
+def parse_requirement(text):
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:  # a bare virtualenv: pip always carries its own copy
+        from pip._vendor.packaging.requirements import Requirement
+    return Requirement(text)
+
+
+def satisfied(req):
+    found = version(req.name)
+    return found is not None and req.specifier.contains(found, prereleases=True)
+
+
+def ensure_requirements(name):
+    """Everything in ``requirements/<name>.txt`` except torch, torchvision and mmcv."""
+    wanted = [parse_requirement(r) for r in requirements(name)]
+    missing = [str(r) for r in wanted if r.name not in SPECIAL and not satisfied(r)]
+    if not missing:
+        log(f'requirements/{name}.txt present')
         return
     # mmcv is already installed: pip keeps it, and the cap on torch keeps torch.
-    pip(*STACK)
+    pip(*missing)
 
 
 def ensure_windowlab():
-    """windowlab installed editable from this checkout, with an entry point per project."""
-    projects = sorted(os.path.basename(os.path.dirname(p))
-                      for p in glob.glob(os.path.join(REPO, 'projects', '*', '__init__.py')))
+    """windowlab installed editable from this checkout."""
     try:
         dist = md.distribution('windowlab')
         url = json.loads(dist.read_text('direct_url.json') or '{}')
-        installed = sorted(e.name for e in dist.entry_points if e.group == 'windowlab.projects')
-        if url.get('url') == f'file://{REPO}' and installed == projects:
+        if url.get('url') == f'file://{REPO}' and url.get('dir_info', {}).get('editable'):
             log('windowlab (editable) present')
             return
     except md.PackageNotFoundError:
@@ -154,9 +172,16 @@ def verify():
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--extras', nargs='*', default=[], metavar='NAME',
+                        help='optional extras to install too (requirements/NAME.txt), '
+                        'e.g. --extras tests')
+    args = parser.parse_args()
     ensure_torch()
     ensure_mmcv()
-    ensure_stack()
+    ensure_requirements('runtime')
+    for extra in args.extras:
+        ensure_requirements(extra)
     ensure_windowlab()
     verify()
 

@@ -11,12 +11,11 @@
   under each library's ``default_scope`` without ``custom_imports``. Names must be new:
   registering a name that upstream already uses (e.g. ``SwinTransformer``) raises.
 
-* :func:`load_projects` imports every paper package announced under the
-  ``windowlab.projects`` entry-point group (see setup.py). The core never imports a
-  paper by name; papers import the core.
+* :func:`load_projects` imports every paper package under :mod:`windowlab.projects` (the
+  repository's ``projects/`` folder). The core never imports a paper by name; papers
+  import the core.
 """
 from importlib import import_module
-from importlib.metadata import entry_points
 
 from mmengine.registry import Registry
 
@@ -88,9 +87,10 @@ def register_model(name=None, tasks=('cls', 'det', 'seg')):
 
 
 def load_projects():
-    """Import every installed windowlab project (entry-point group ``windowlab.projects``)."""
-    loaded = []
-    for ep in entry_points(group='windowlab.projects'):
-        ep.load()
-        loaded.append(ep.name)
-    return sorted(loaded)
+    """Import every paper package under :mod:`windowlab.projects`; returns their names."""
+    from . import projects
+
+    names = projects.names()
+    for name in names:
+        import_module(f'{projects.__name__}.{name}')
+    return names

@@ -29,8 +29,8 @@ STAGES = {'stage1': (56, 64, 2, 1), 'stage2': (28, 128, 4, 4), 'stage3': (14, 25
 
 
 def _build(case, impl, device):
-    import projects.biformer  # noqa: F401
-    from projects.biformer import BiFormer
+    import windowlab.projects.biformer  # noqa: F401
+    from windowlab.projects.biformer import BiFormer
     from windowlab.registry import LAYERS
     if case == 'biformer_t':
         return BiFormer('tiny', attn_cfg=dict(type='BiLevelRoutingAttention', impl=impl)).to(device)

@@ -3,8 +3,8 @@ CVPR 2023), reproducing the released T/S/B checkpoints (official code: rayleizhu
 
 Layout: a conv stem (stride 4) and three stride-2 conv down-samplings, each followed by a stage of
 blocks ``x + DWConv3x3(x); x + attn(LN(x)); x + MLP(LN(x))``. Stages 1-3 use bi-level routing
-attention (:class:`~projects.biformer.bra.BiLevelRoutingAttention`, built from ``attn_cfg``),
-stage 4 global attention (:class:`~projects.biformer.bra.GlobalAttentionLCE`, 8 heads).
+attention (:class:`~windowlab.projects.biformer.bra.BiLevelRoutingAttention`, built from ``attn_cfg``),
+stage 4 global attention (:class:`~windowlab.projects.biformer.bra.GlobalAttentionLCE`, 8 heads).
 
 The two released forms are two settings of the same backbone:
 

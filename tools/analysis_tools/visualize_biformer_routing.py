@@ -58,7 +58,7 @@ def region_box(index, n_win, region_hw, stride):
 
 
 def find_bra_layer(model, stage, layer):
-    from projects.biformer import BiLevelRoutingAttention
+    from windowlab.projects.biformer import BiLevelRoutingAttention
     found = [(n, m) for n, m in model.named_modules()
              if isinstance(m, BiLevelRoutingAttention) and n.startswith(f'stages.{stage}.')]
     if not found:

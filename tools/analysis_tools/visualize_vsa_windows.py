@@ -72,7 +72,7 @@ def window_boxes(grid, pads, hw_shape, window_size, head, batch=0):
 
 
 def find_vsa_layer(model, stage, layer):
-    from projects.vsa import VSAWindowAttention
+    from windowlab.projects.vsa import VSAWindowAttention
     found = [(n, m) for n, m in model.named_modules()
              if isinstance(m, VSAWindowAttention) and f'stages.{stage}.' in n]
     if not found:
