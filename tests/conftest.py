@@ -1,8 +1,15 @@
 """Shared test helpers.
 
-Parity fixtures live in ``../shared/fixtures`` next to the checkout (or in
-``$WINDOWLAB_FIXTURES``). Without them a parity test skips with the reason, except under
-``CI=true``, where a missing fixture is a failure.
+Parity fixtures (outputs of the official codes, see ``tests/fixtures/README.md``) come in two
+sets:
+
+- ``compact``: small models, committed under ``tests/fixtures``; every clone runs them.
+- ``full``: the earlier, larger models in ``../shared/fixtures`` next to the checkout (or in
+  ``$WINDOWLAB_FIXTURES``). When present, every parity test runs on them too. Absent, they are
+  not collected, except under ``CI=true``, where a missing full set is a failure.
+
+Both sets share one ``spec.json`` schema, so a parity test reads every size it builds and
+expects from the spec and is parametrised over the sets through ``parity_fixture``.
 """
 import json
 import os
@@ -12,7 +19,10 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = Path(os.environ.get('WINDOWLAB_FIXTURES', REPO.parent / 'shared' / 'fixtures'))
+COMPACT = REPO / 'tests' / 'fixtures'
+FULL = Path(os.environ.get('WINDOWLAB_FIXTURES', REPO.parent / 'shared' / 'fixtures'))
+FIXTURE_SETS = {'compact': COMPACT, 'full': FULL}
+CI = os.environ.get('CI') == 'true'
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
@@ -30,12 +40,13 @@ def _isolate_default_scope():
 
 
 class Fixture:
-    """One fixture folder: ``spec``, ``load(name)``, ``path(name)``, ``atol``."""
+    """One fixture folder: ``spec``, ``kwargs``, ``load(name)``, ``path(name)``, ``atol``,
+    ``controls``; ``set`` is ``'compact'`` or ``'full'``."""
 
-    def __init__(self, root):
+    def __init__(self, root, set_name):
         self.root = Path(root)
-        spec = self.root / 'spec.json'
-        self.spec = json.loads(spec.read_text()) if spec.exists() else {}
+        self.set = set_name
+        self.spec = json.loads((self.root / 'spec.json').read_text())
 
     def path(self, name):
         return self.root / name
@@ -44,40 +55,63 @@ class Fixture:
         return torch.load(self.root / name, map_location='cpu', weights_only=True)
 
     @property
+    def kwargs(self):
+        """The official constructor's keyword arguments."""
+        return self.spec['constructor_kwargs']
+
+    @property
     def atol(self):
         return float(self.spec['suggested_atol'])
 
+    @property
+    def controls(self):
+        """``{quirk: max abs change}`` (per output where there are several); the full set
+        records none."""
+        return self.spec.get('controls', {})
 
-def _missing(what):
-    msg = (f'{what} not found under {FIXTURES}; it comes from the shared/ folder beside the '
-           'checkout (or set WINDOWLAB_FIXTURES)')
-    if os.environ.get('CI') == 'true':
-        pytest.fail(msg + ' -- under CI=true a missing fixture is a failure')
-    pytest.skip(msg)
+    def __repr__(self):
+        return f'Fixture({self.set}: {self.root.name})'
+
+
+def _present_sets():
+    """The compact set always; the full one when present (and always under ``CI=true``, so
+    that its absence fails there)."""
+    return [name for name in FIXTURE_SETS if name == 'compact' or CI or FULL.is_dir()]
+
+
+@pytest.fixture(params=_present_sets())
+def fixture_set(request):
+    """The name of the fixture set a parity test runs on (``compact`` or ``full``)."""
+    root = FIXTURE_SETS[request.param]
+    if not root.is_dir():  # only collected when absent under CI=true
+        pytest.fail(f'the full-size parity fixtures are not under {root}; they come from the '
+                    'shared/ folder beside the checkout (or set WINDOWLAB_FIXTURES) -- under '
+                    'CI=true a missing fixture set is a failure')
+    return request.param
 
 
 @pytest.fixture
-def parity_fixture():
-    """``parity_fixture('swin_cls')`` -> :class:`Fixture`, skipping/failing if absent."""
+def parity_fixture(fixture_set):
+    """``parity_fixture('swin_cls')`` -> :class:`Fixture` of the set this test runs on."""
 
     def get(name):
-        root = FIXTURES / name
-        if not root.is_dir():
-            _missing(f'parity fixture {name!r}')
-        return Fixture(root)
+        root = FIXTURE_SETS[fixture_set] / name
+        if not (root / 'spec.json').is_file():
+            pytest.fail(f'parity fixture {name!r} is missing from {root.parent} ({fixture_set} set)')
+        return Fixture(root, fixture_set)
 
     return get
 
 
 @pytest.fixture
 def key_listing():
-    """``key_listing('swin_tiny_patch4_window7_224.json')`` -> dict with a ``keys`` mapping."""
+    """``key_listing('swin_tiny_patch4_window7_224.json')`` -> dict with a ``keys`` mapping.
+
+    The listings (keys and shapes of the released full-size checkpoints) are the same in both
+    sets (``test_fixtures.py`` checks it), so they are read from the committed copy."""
 
     def get(name):
-        path = FIXTURES / 'keys' / name
-        if not path.is_file():
-            _missing(f'key listing {name!r}')
-        return json.loads(path.read_text())
+        return json.loads((COMPACT / 'keys' / name).read_text())
 
     return get
 
@@ -92,3 +126,27 @@ def random_state_dict(shapes, seed=0):
         else:
             out[key] = torch.randn(shape, generator=g)
     return out
+
+
+def assert_control(fx, quirk, moved):
+    """An implementation without ``quirk`` lands ``moved`` away from the expected outputs
+    (max abs diff: a number, or ``{output: number}``). The largest move must exceed 100 x the
+    tolerance, so that passing the parity test proves the quirk is reproduced. Where the spec
+    records the control (what the official code itself gives with that one thing changed),
+    every move must equal it (to the 4 digits recorded, plus the tolerance): the test drops
+    the same thing the fixture's author did. A recorded 0 (an output the change cannot
+    reach) is met when the move stays within the tolerance."""
+    moves = moved if isinstance(moved, dict) else {None: moved}
+    recorded = fx.controls.get(quirk)
+    if recorded is not None and not isinstance(recorded, dict):
+        recorded = {None: recorded}
+    largest = max(moves.values())
+    assert largest > 100 * fx.atol, \
+        f'{fx}: dropping {quirk} moves the outputs by only {moves} (atol {fx.atol})'
+    for output, move in moves.items():
+        if recorded is None:
+            continue
+        want = recorded[output]
+        where = f'{fx}: {quirk}' + (f' on {output}' if output else '')
+        assert abs(move - want) <= 1e-3 * want + fx.atol, \
+            f'{where} moves it by {move}; the official code records {want}'

@@ -85,7 +85,7 @@ def test_swin_converter_cli_output_evaluates_like_the_official_model(parity_fixt
     from test_swin_parity import build_classifier
 
     from windowlab.converters import load_state_dict_strict
-    model = build_classifier().eval()
+    model = build_classifier(fx).eval()
     load_state_dict_strict(model, torch.load(tmp_path / 'c.pth', weights_only=True)['state_dict'])
     with torch.no_grad():
         logits = model(fx.load('input.pt'), mode='tensor')

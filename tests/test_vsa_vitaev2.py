@@ -4,7 +4,7 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO, random_state_dict
+from conftest import REPO, assert_control, random_state_dict
 
 import windowlab.projects.vsa  # noqa: F401  (registers ViTAEv2VSA)
 from windowlab.projects.vsa import ViTAEv2VSA
@@ -20,45 +20,87 @@ def arch_from_spec(kwargs):
                 nc_groups=kwargs['NC_group'], wide_pcm=kwargs['wide_pcm'])
 
 
-def image_classifier(arch, num_classes, in_channels, variant='cls'):
+def backbone_kwargs(kwargs):
+    """The official constructor kwargs of a fixture -> ViTAEv2VSA kwargs."""
+    return dict(arch=arch_from_spec(kwargs), in_channels=kwargs['in_chans'],
+                window_size=kwargs['window_size'], strides=kwargs['downsample_ratios'],
+                kernel_sizes=kwargs['kernel_size'], dilations=kwargs['dilations'],
+                mlp_ratio=kwargs['mlp_ratio'], qkv_bias=kwargs['qkv_bias'])
+
+
+def image_classifier(arch, num_classes, head_channels, variant='cls', **kwargs):
     from mmpretrain.registry import MODELS
     return MODELS.build(dict(
         type='ImageClassifier',
-        backbone=dict(type='ViTAEv2VSA', arch=arch, variant=variant, out_indices=(3,)),
+        backbone=dict(type='ViTAEv2VSA', arch=arch, variant=variant, out_indices=(3,), **kwargs),
         neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=in_channels)))
+        head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=head_channels)))
+
+
+def fixture_classifier(fx):
+    """The classifier of the vsa_cls fixture, sizes from its spec."""
+    kwargs = backbone_kwargs(fx.kwargs)
+    return image_classifier(kwargs.pop('arch'), fx.kwargs['num_classes'],
+                            fx.kwargs['token_dims'][-1], **kwargs)
 
 
 def backbone_state(converted):
     return {k[len('backbone.'):]: v for k, v in converted.items() if k.startswith('backbone.')}
 
 
+def zero_window_regression(model):
+    """What an implementation without the learned window offsets and scales computes."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if 'sampling_' in name:
+                p.zero_()
+
+
+def cls_logits(fx, tweak=None):
+    model = fixture_classifier(fx).eval()
+    load_state_dict_strict(model, convert_vitaev2_vsa(select_state_dict(fx.load('official.pth'))))
+    if tweak:
+        tweak(model)
+    with torch.no_grad():
+        return model(fx.load('input.pt'), mode='tensor')
+
+
 def test_cls_parity_logits(parity_fixture):
     fx = parity_fixture('vsa_cls')
-    kwargs = fx.spec['constructor_kwargs']
-    model = image_classifier(arch_from_spec(kwargs), kwargs['num_classes'],
-                             kwargs['token_dims'][-1]).eval()
-    converted = convert_vitaev2_vsa(select_state_dict(fx.load('official.pth')))
-    load_state_dict_strict(model, converted)
-    with torch.no_grad():
-        logits = model(fx.load('input.pt'), mode='tensor')
+    logits = cls_logits(fx)
     expected = fx.load('expected.pt')['logits']
+    assert logits.shape == expected.shape == (fx.spec['input_shape'][0], fx.kwargs['num_classes'])
     diff = (logits - expected).abs().max().item()
-    assert diff < fx.atol, diff   # measured 3.2e-6
+    assert diff < fx.atol, diff   # measured 1.4e-6 (compact), 3.2e-6 (full)
+
+
+def test_cls_windows_must_move(parity_fixture):
+    """Control: fixed windows (zeroed offset/scale regression) move the logits."""
+    fx = parity_fixture('vsa_cls')
+    logits = cls_logits(fx, zero_window_regression)
+    assert_control(fx, 'zero_window_regression',
+                   (logits - fx.load('expected.pt')['logits']).abs().max().item())
 
 
 def det_backbone(fx, variant='det'):
-    kwargs = fx.spec['constructor_kwargs']
-    model = ViTAEv2VSA(arch=arch_from_spec(kwargs), variant=variant,
-                       out_indices=tuple(kwargs['out_indices']),
-                       init_cfg=dict(type='Pretrained', checkpoint=str(fx.path('official.pth'))))
+    model = ViTAEv2VSA(variant=variant, out_indices=tuple(fx.kwargs['out_indices']),
+                       init_cfg=dict(type='Pretrained', checkpoint=str(fx.path('official.pth'))),
+                       **backbone_kwargs(fx.kwargs))
     model.init_weights()
     return model.eval()
 
 
+def det_moves(fx, model):
+    """``{feat_i: max abs diff from the expected map}``."""
+    with torch.no_grad():
+        feats = model(fx.load('input.pt'))
+    expected = fx.load('expected.pt')
+    return {f'feat{i}': (f - expected[f'feat{i}']).abs().max().item() for i, f in enumerate(feats)}
+
+
 def test_det_parity_features(parity_fixture):
-    """Non-square input, widths 80/40/20/10 not multiples of 7: symmetric padding and the
-    swapped offset normalisation are exercised; loaded through init_cfg (EMA weights)."""
+    """Non-square input, widths not multiples of 7: symmetric padding and the swapped
+    offset normalisation are exercised; loaded through init_cfg (EMA weights)."""
     fx = parity_fixture('vsa_det')
     model = det_backbone(fx)
     with torch.no_grad():
@@ -68,17 +110,23 @@ def test_det_parity_features(parity_fixture):
     for i, feat in enumerate(feats):
         assert feat.shape == expected[f'feat{i}'].shape
         diff = (feat - expected[f'feat{i}']).abs().max().item()
-        assert diff < fx.atol, (i, diff)   # measured <= 1.05e-5
+        assert diff < fx.atol, (i, diff)   # measured <= 4.0e-6 (compact), 1.05e-5 (full)
+
+
+def test_det_windows_must_move(parity_fixture):
+    """Control: fixed windows (zeroed offset/scale regression) move every feature map."""
+    fx = parity_fixture('vsa_det')
+    model = det_backbone(fx)
+    zero_window_regression(model)
+    assert_control(fx, 'zero_window_regression', det_moves(fx, model))
 
 
 def test_variant_matters_on_the_det_fixture(parity_fixture):
-    """The classification behaviour does not reproduce the detection code (and vice versa)."""
+    """The classification behaviour (bottom/right padding, unswapped offsets) does not
+    reproduce the detection code."""
     fx = parity_fixture('vsa_det')
-    model = det_backbone(fx, variant='cls')
-    with torch.no_grad():
-        feats = model(fx.load('input.pt'))
-    expected = fx.load('expected.pt')
-    assert max((f - expected[f'feat{i}']).abs().max().item() for i, f in enumerate(feats)) > 0.1
+    assert_control(fx, 'classification_code_on_detection_input',
+                   det_moves(fx, det_backbone(fx, variant='cls')))
 
 
 def test_pretrained_reads_ema_by_default(parity_fixture, tmp_path):
@@ -87,11 +135,10 @@ def test_pretrained_reads_ema_by_default(parity_fixture, tmp_path):
     plain = {k: torch.zeros_like(v) if v.is_floating_point() else v for k, v in ema.items()}
     path = tmp_path / 'release.pth'
     torch.save({'state_dict': plain, 'state_dict_ema': ema}, path)
-    arch = arch_from_spec(fx.spec['constructor_kwargs'])
     key = 'stages.0.reduction.prm.convs.0.weight'
     for use_ema, source in ((True, ema), (False, plain)):
-        model = ViTAEv2VSA(arch=arch, init_cfg=dict(type='Pretrained', checkpoint=str(path),
-                                                   use_ema=use_ema))
+        model = ViTAEv2VSA(init_cfg=dict(type='Pretrained', checkpoint=str(path), use_ema=use_ema),
+                           **backbone_kwargs(fx.kwargs))
         model.init_weights()
         assert torch.equal(model.state_dict()[key], source['layers.0.RC.PRM.convs.0.0.weight'])
 
@@ -130,8 +177,7 @@ def test_converter_cli(parity_fixture, tmp_path, monkeypatch):
     assert saved['meta']['ema'] is True
     ema = fx.load('official.pth')['state_dict_ema']
     assert torch.equal(saved['state_dict']['head.fc.weight'], ema['head.weight'])
-    model = image_classifier(arch_from_spec(fx.spec['constructor_kwargs']), 10, 128)
-    load_state_dict_strict(model, saved['state_dict'])
+    load_state_dict_strict(fixture_classifier(fx), saved['state_dict'])
 
 
 TINY = dict(embed_dims=(8, 8, 16, 16), token_dims=(8, 16, 16, 32), depths=(1, 1, 1, 1),
