@@ -5,7 +5,7 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO, random_state_dict
+from conftest import REPO, assert_control, random_state_dict
 from torch import nn
 
 import windowlab.projects.shift_equivariant  # noqa: F401  (registers the models)
@@ -60,44 +60,139 @@ def randomize_(model, seed=0):
     return model.eval()
 
 
-def run_fixture(fx, model, features_of):
-    """Compare logits, features and the anchors of every anchoring call with the fixture."""
-    expected = fx.load('expected.pt')
+def vit_kwargs(fx):
+    """PolyViT kwargs from a fixture's resolved timm architecture."""
+    a = fx.spec['resolved_architecture']
+    assert a['qkv_bias'] and a['class_token'] and a['global_pool'] == 'token'
+    return dict(arch=dict(embed_dims=a['embed_dim'], depth=a['depth'],
+                          num_heads=a['num_heads'], mlp_ratio=a['mlp_ratio']),
+                patch_size=a['patch_size'])
+
+
+def twins_kwargs(fx):
+    """PolyTwins kwargs from a fixture's resolved timm architecture."""
+    a = fx.spec['resolved_architecture']
+    assert a['global_pool'] == 'avg'
+    return dict(arch=dict(embed_dims=a['embed_dims'], num_heads=a['num_heads'],
+                          depths=a['depths'], mlp_ratios=a['mlp_ratios'],
+                          window_sizes=a['wss'], sr_ratios=a['sr_ratios']),
+                patch_size=a['patch_size'])
+
+
+def fixture_polyvit(fx):
+    kwargs = vit_kwargs(fx)
+    return polyvit_classifier(kwargs.pop('arch'), fx.spec['resolved_architecture']['num_classes'],
+                              **kwargs)
+
+
+def fixture_polytwins(fx):
+    kwargs = twins_kwargs(fx)
+    return polytwins_classifier(kwargs.pop('arch'),
+                                fx.spec['resolved_architecture']['num_classes'], **kwargs)
+
+
+def fixture_outputs(fx, model, features_of, recorders=None):
+    """``{logits, features, logits_shift, features_shift}`` on the fixture's two inputs;
+    the anchor recorders of the two logits passes go to ``recorders``."""
+    out = {}
     for suffix, name in (('', 'input.pt'), ('_shift', 'input_shift.pt')):
         x = fx.load(name)
         with torch.no_grad(), AnchorRecorder() as rec:
-            logits = model(x)
+            out['logits' + suffix] = model(x)
+        with torch.no_grad():
+            out['features' + suffix] = features_of(model, x)
+        if recorders is not None:
+            recorders[suffix] = rec
+    return out
+
+
+def run_fixture(fx, model, features_of):
+    """Compare logits, features and the anchors of every anchoring call with the fixture."""
+    expected = fx.load('expected.pt')
+    recorders = {}
+    outputs = fixture_outputs(fx, model, features_of, recorders)
+    for suffix, rec in recorders.items():
         assert torch.equal(rec.anchors, expected['anchors' + suffix]), suffix
         assert [p for p, _ in rec.factors] == expected['anchor_p'].tolist()
         assert [h for h, _ in rec.sizes] == expected['anchor_hw'].tolist()
-        torch.testing.assert_close(logits, expected['logits' + suffix], rtol=0, atol=fx.atol)
-        with torch.no_grad():
-            feats = features_of(model, x)
-        torch.testing.assert_close(feats, expected['features' + suffix], rtol=0, atol=fx.atol)
+    for name, out in outputs.items():
+        assert out.shape == expected[name].shape, name
+        torch.testing.assert_close(out, expected[name], rtol=0, atol=fx.atol)
+
+
+def control_moves(fx, model, features_of):
+    expected = fx.load('expected.pt')
+    return {name: (out - expected[name]).abs().max().item()
+            for name, out in fixture_outputs(fx, model, features_of).items()}
+
+
+def no_anchoring(monkeypatch):
+    """Replace every anchoring call by the identity (anchors 0)."""
+    from windowlab.projects.shift_equivariant import layers, poly_swin, poly_twins
+
+    def identity(x, p, hw_dims=(2, 3)):
+        return x, torch.zeros(x.shape[0], 2, dtype=torch.long)
+
+    for module in (layers, poly_swin, poly_twins):
+        monkeypatch.setattr(module, 'polyphase_anchor', identity)
+
+
+def zero_padded_pos_convs(model):
+    """Position convolutions with zero instead of circular padding."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d) and m.padding_mode == 'circular':
+            m.padding_mode = 'zeros'
+
+
+def polyvit_features(m, x):
+    m.backbone.out_type = 'raw'
+    try:
+        return m.backbone(x)[0]
+    finally:
+        m.backbone.out_type = 'cls_token'
+
+
+def polytwins_features(m, x):
+    return m.backbone(x)[-1].flatten(2).transpose(1, 2)
+
+
+def official_polyvit(fx):
+    model = fixture_polyvit(fx)
+    model.load_state_dict(convert_polyvit(fx.load('official.pth')), strict=True)
+    return model.eval()
+
+
+def official_polytwins(fx):
+    model = fixture_polytwins(fx)
+    model.load_state_dict(convert_polytwins(fx.load('official.pth')), strict=True)
+    return model.eval()
 
 
 def test_polyvit_matches_official(parity_fixture):
     fx = parity_fixture('polyvit')
-    model = polyvit_classifier(patch_size=16)
-    model.load_state_dict(convert_polyvit(fx.load('official.pth')), strict=True)
-    model.eval()
-
-    def features(m, x):
-        m.backbone.out_type = 'raw'
-        try:
-            return m.backbone(x)[0]
-        finally:
-            m.backbone.out_type = 'cls_token'
-
-    run_fixture(fx, model, features)
+    run_fixture(fx, official_polyvit(fx), polyvit_features)
 
 
 def test_polytwins_matches_official(parity_fixture):
     fx = parity_fixture('polytwins')
-    model = polytwins_classifier()
-    model.load_state_dict(convert_polytwins(fx.load('official.pth')), strict=True)
-    model.eval()
-    run_fixture(fx, model, lambda m, x: m.backbone(x)[-1].flatten(2).transpose(1, 2))
+    run_fixture(fx, official_polytwins(fx), polytwins_features)
+
+
+@pytest.mark.parametrize('name,quirk', [('polyvit', 'no_anchoring'),
+                                        ('polyvit', 'posconv_zero_padding'),
+                                        ('polytwins', 'no_anchoring'),
+                                        ('polytwins', 'peg_zero_padding')])
+def test_quirks_matter(parity_fixture, monkeypatch, name, quirk):
+    """Controls: without anchoring, or with zero-padded position convs, the outputs move."""
+    fx = parity_fixture(name)
+    build, features_of = {'polyvit': (official_polyvit, polyvit_features),
+                          'polytwins': (official_polytwins, polytwins_features)}[name]
+    model = build(fx)
+    if quirk == 'no_anchoring':
+        no_anchoring(monkeypatch)
+    else:
+        zero_padded_pos_convs(model)
+    assert_control(fx, quirk, control_moves(fx, model, features_of))
 
 
 @pytest.mark.parametrize('listing,build', [
@@ -125,9 +220,10 @@ def test_converters_reject_other_models():
 def test_backbone_init_cfg_loads_official_file(parity_fixture):
     fx = parity_fixture('polytwins')
     official = unwrap_state_dict(fx.load('official.pth'))
-    backbone = build_model(dict(type='PolyTwins', arch=TWINS_TINY, out_indices=(0, 1, 2, 3),
-                                 roll_back=True, init_cfg=dict(
-                                     type='Pretrained', checkpoint=str(fx.path('official.pth')))))
+    backbone = build_model(dict(type='PolyTwins', out_indices=(0, 1, 2, 3), roll_back=True,
+                                init_cfg=dict(type='Pretrained',
+                                              checkpoint=str(fx.path('official.pth'))),
+                                **twins_kwargs(fx)))
     backbone.init_weights()
     assert torch.equal(backbone.pos_convs[2].proj.weight, official['pos_block.2.proj.0.weight'])
     assert torch.equal(backbone.blocks[1][1].attn.sr.weight, official['blocks.1.1.attn.sr.weight'])
@@ -140,7 +236,7 @@ def test_converter_cli(parity_fixture, tmp_path):
                     'polyvit', str(fx.path('official.pth')), str(dst)], check=True, cwd=REPO)
     saved = torch.load(dst, weights_only=True)
     assert saved['meta']['model'] == 'polyvit'
-    polyvit_classifier(patch_size=16).load_state_dict(saved['state_dict'], strict=True)
+    fixture_polyvit(fx).load_state_dict(saved['state_dict'], strict=True)
 
 
 def random_shifts(n, high, seed=0, multiple=1):

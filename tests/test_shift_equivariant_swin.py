@@ -2,46 +2,63 @@
 anchors), full-size key listing, exact invariance and exact dense equivariance."""
 import pytest
 import torch
-from conftest import random_state_dict
-from test_shift_equivariant import (build_model, classifier, level_errors, random_shifts,
-                                    randomize_)
+from conftest import assert_control, random_state_dict
+from test_shift_equivariant import (build_model, classifier, control_moves, level_errors,
+                                    no_anchoring, random_shifts, randomize_, run_fixture)
 from torch import nn
 
 import windowlab.projects.shift_equivariant  # noqa: F401
+from windowlab.models.layers.window_attention import WindowMSA
 from windowlab.projects.shift_equivariant import PolySwinBlock
+from windowlab.projects.shift_equivariant.poly_swin import PolyWindowMSA
 from windowlab.converters.shift_equivariant import convert_polyswin
-from windowlab.models.layers.polyphase import AnchorRecorder
 from windowlab.registry import LAYERS
 
 SWIN_TINY = dict(embed_dims=16, depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8])
 
 
 def polyswin_classifier(arch=SWIN_TINY, num_classes=10, **kwargs):
-    dims = arch['embed_dims'] * 8 if isinstance(arch, dict) else 768
+    dims = arch['embed_dims'] * 2 ** (len(arch['depths']) - 1) if isinstance(arch, dict) else 768
     return classifier(dict(type='PolySwin', arch=arch, **kwargs), num_classes, dims, pool=True)
+
+
+def polyswin_kwargs(fx):
+    """PolySwin kwargs from the official constructor kwargs of a fixture."""
+    spec = fx.kwargs
+    assert not spec['ape'] and spec['patch_norm']
+    return dict(arch=dict(embed_dims=spec['embed_dim'], depths=spec['depths'],
+                          num_heads=spec['num_heads']),
+                in_channels=spec['in_chans'], patch_size=spec['patch_size'],
+                window_size=spec['window_size'], mlp_ratio=spec['mlp_ratio'],
+                qkv_bias=spec['qkv_bias'])
+
+
+def official_polyswin(fx):
+    kwargs = polyswin_kwargs(fx)
+    model = polyswin_classifier(kwargs.pop('arch'), fx.kwargs['num_classes'], **kwargs)
+    model.load_state_dict(convert_polyswin(fx.load('official.pth')), strict=True)
+    return model.eval()
+
+
+def polyswin_features(model, x):
+    return model.neck(model.backbone(x))[-1]
 
 
 def test_polyswin_matches_official(parity_fixture):
     fx = parity_fixture('polyswin')
-    spec = fx.spec['constructor_kwargs']
-    model = polyswin_classifier(
-        dict(embed_dims=spec['embed_dim'], depths=spec['depths'], num_heads=spec['num_heads']),
-        spec['num_classes'], window_size=spec['window_size'], patch_size=spec['patch_size'])
-    model.load_state_dict(convert_polyswin(fx.load('official.pth')), strict=True)
-    model.eval()
-    expected = fx.load('expected.pt')
-    for suffix, name in (('', 'input.pt'), ('_shift', 'input_shift.pt')):
-        x = fx.load(name)
-        with torch.no_grad(), AnchorRecorder() as rec:
-            logits = model(x)
-        assert torch.equal(rec.anchors, expected['anchors' + suffix])
-        assert [p for p, _ in rec.factors] == expected['anchor_p'].tolist()
-        assert [h for h, _ in rec.sizes] == expected['anchor_hw'].tolist()
-        torch.testing.assert_close(logits, expected['logits' + suffix], rtol=0, atol=fx.atol)
-        with torch.no_grad():
-            features = model.neck(model.backbone(x))[-1]
-        torch.testing.assert_close(features, expected['features' + suffix], rtol=0,
-                                   atol=fx.atol)
+    run_fixture(fx, official_polyswin(fx), polyswin_features)
+
+
+@pytest.mark.parametrize('quirk', ['no_anchoring', 'shifted_windows_with_swin_mask'])
+def test_polyswin_quirks_matter(parity_fixture, monkeypatch, quirk):
+    """Controls: without anchoring, or with Swin's shift mask, the outputs move."""
+    fx = parity_fixture('polyswin')
+    model = official_polyswin(fx)
+    if quirk == 'no_anchoring':
+        no_anchoring(monkeypatch)
+    else:
+        monkeypatch.setattr(PolyWindowMSA, 'forward', WindowMSA.forward)
+    assert_control(fx, quirk, control_moves(fx, model, polyswin_features))
 
 
 def test_polyswin_tiny_checkpoint_converts_and_loads_strictly(key_listing):
@@ -145,9 +162,10 @@ def test_polyswin_trains():
 def test_dense_polyswin_init_cfg_loads_the_official_file(parity_fixture):
     fx = parity_fixture('polyswin')
     official = fx.load('official.pth')['model']
-    backbone = build_model(dict(type='PolySwin', arch=SWIN_TINY, out_indices=(0, 1, 2, 3),
-                                 roll_back=True, init_cfg=dict(
-                                     type='Pretrained', checkpoint=str(fx.path('official.pth')))))
+    backbone = build_model(dict(type='PolySwin', out_indices=(0, 1, 2, 3), roll_back=True,
+                                init_cfg=dict(type='Pretrained',
+                                              checkpoint=str(fx.path('official.pth'))),
+                                **polyswin_kwargs(fx)))
     backbone.init_weights()
     assert torch.equal(backbone.stages[2].downsample.proj.weight,
                        official['layers.2.downsample.proj.weight'])
