@@ -128,24 +128,31 @@ def random_state_dict(shapes, seed=0):
     return out
 
 
-def assert_control(fx, quirk, moved):
-    """An implementation without ``quirk`` lands ``moved`` away from the expected outputs
-    (max abs diff: a number, or ``{output: number}``). The largest move must exceed 100 x the
-    tolerance, so that passing the parity test proves the quirk is reproduced. Where the spec
-    records the control (what the official code itself gives with that one thing changed),
-    every move must equal it (to the 4 digits recorded, plus the tolerance): the test drops
-    the same thing the fixture's author did. A recorded 0 (an output the change cannot
-    reach) is met when the move stays within the tolerance."""
+def assert_moves(fx, moved, what='the change'):
+    """``moved``: how far a model with one thing changed lands from the expected outputs (max
+    abs diff: a number, or ``{output: number}``). The largest move must exceed 100 x the
+    tolerance, so that passing the parity test proves that thing is reproduced."""
     moves = moved if isinstance(moved, dict) else {None: moved}
-    recorded = fx.controls.get(quirk)
-    if recorded is not None and not isinstance(recorded, dict):
+    assert max(moves.values()) > 100 * fx.atol, \
+        f'{fx}: {what} moves the outputs by only {moves} (atol {fx.atol})'
+
+
+def assert_control(fx, quirk, moved):
+    """As :func:`assert_moves` for a quirk the spec's ``controls`` records (what the official
+    code itself gives with that one thing changed): where recorded (the full set records
+    none), every move must equal it, to the 4 digits recorded plus the tolerance, so the test
+    drops the same thing the fixture's author did. A recorded 0 (an output the change cannot
+    reach) is met by a move within the tolerance."""
+    assert_moves(fx, moved, f'dropping {quirk}')
+    if not fx.controls:
+        return
+    assert quirk in fx.controls, f'{fx} records no control {quirk!r}: {sorted(fx.controls)}'
+    recorded = fx.controls[quirk]
+    moves = moved if isinstance(moved, dict) else {None: moved}
+    if not isinstance(recorded, dict):
         recorded = {None: recorded}
-    largest = max(moves.values())
-    assert largest > 100 * fx.atol, \
-        f'{fx}: dropping {quirk} moves the outputs by only {moves} (atol {fx.atol})'
+    assert moves.keys() == recorded.keys(), (quirk, sorted(moves), sorted(recorded))
     for output, move in moves.items():
-        if recorded is None:
-            continue
         want = recorded[output]
         where = f'{fx}: {quirk}' + (f' on {output}' if output else '')
         assert abs(move - want) <= 1e-3 * want + fx.atol, \

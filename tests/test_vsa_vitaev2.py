@@ -4,7 +4,7 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO, assert_control, random_state_dict
+from conftest import REPO, assert_control, assert_moves, random_state_dict
 
 import windowlab.projects.vsa  # noqa: F401  (registers ViTAEv2VSA)
 from windowlab.projects.vsa import ViTAEv2VSA
@@ -125,8 +125,7 @@ def test_variant_matters_on_the_det_fixture(parity_fixture):
     """The classification behaviour (bottom/right padding, unswapped offsets) does not
     reproduce the detection code."""
     fx = parity_fixture('vsa_det')
-    assert_control(fx, 'classification_code_on_detection_input',
-                   det_moves(fx, det_backbone(fx, variant='cls')))
+    assert_moves(fx, det_moves(fx, det_backbone(fx, variant='cls')), "variant='cls'")
 
 
 def test_pretrained_reads_ema_by_default(parity_fixture, tmp_path):

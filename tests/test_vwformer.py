@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import windowlab.projects.vwformer  # noqa: F401  (registers VWHead and VaryingWindowAttention)
-from conftest import REPO, random_state_dict
+from conftest import REPO, assert_control, assert_moves, random_state_dict
 from windowlab.projects.vwformer import VaryingWindowAttention, VWHead
 from windowlab.converters import unwrap_state_dict
 from windowlab.converters.vwformer import convert_vwformer, convert_vwhead_key
@@ -70,7 +70,9 @@ def test_fixture_logits(official, output, overrides):
     head = build_official(fx, head_sd, **overrides)
     with torch.no_grad():
         logits = head(inputs)
-    assert logits.shape == expected[output].shape == (1, 11, 64, 80)
+    # stride-4 logits, before any resize
+    assert logits.shape == expected[output].shape == (
+        inputs[0].shape[0], fx.kwargs['num_classes'], *inputs[0].shape[2:])
     torch.testing.assert_close(logits, expected[output], atol=fx.atol, rtol=0)
 
 
@@ -87,18 +89,40 @@ def test_fixture_intermediates(official):
     torch.testing.assert_close(seen['cat'], expected['cat_input'], atol=fx.atol, rtol=0)
 
 
+def logits_move(head, inputs, expected):
+    with torch.no_grad():
+        return (head(inputs) - expected['seg_logits']).abs().max().item()
+
+
 def test_fixture_branches_matter(official):
-    """Guard against a vacuous fixture: each VWA branch and the shortcut change the logits."""
+    """Guard against a vacuous fixture: each VWA branch and the shortcut change the logits;
+    all three branches off (their output BN zeroed) is the spec's recorded control."""
     fx, head_sd, inputs, expected = official
     for j in range(3):
         head = build_official(fx, head_sd)
         with torch.no_grad():
             head.attn[j].out_proj.bn.weight.zero_()
             head.attn[j].out_proj.bn.bias.zero_()
-            assert (head(inputs) - expected['seg_logits']).abs().max() > 10 * fx.atol
-    head = build_official(fx, head_sd, short_cut=False)
+        assert_moves(fx, logits_move(head, inputs, expected), f'dropping VWA branch {j}')
+    assert_moves(fx, logits_move(build_official(fx, head_sd, short_cut=False), inputs, expected),
+                 'short_cut=False')
+    head = build_official(fx, head_sd)
     with torch.no_grad():
-        assert (head(inputs) - expected['seg_logits']).abs().max() > 10 * fx.atol
+        for attn in head.attn:
+            attn.out_proj.bn.weight.zero_()
+            attn.out_proj.bn.bias.zero_()
+    assert_control(fx, 'zero_vwa_conv_out_bn', logits_move(head, inputs, expected))
+
+
+def test_fixture_fusion_order_matters(official):
+    """Control: concatenating the levels as [c2, c3, c4] (not [c4, c3, c2]) with the official
+    weights = our model with the fuse conv's three input blocks reversed."""
+    fx, head_sd, inputs, expected = official
+    head = build_official(fx, head_sd)
+    weight = head.fuse.conv.weight
+    with torch.no_grad():
+        weight.copy_(torch.cat(weight.chunk(3, dim=1)[::-1], dim=1))
+    assert_control(fx, 'fusion_concat_order_c2_c3_c4', logits_move(head, inputs, expected))
 
 
 # --------------------------------------------------------------------------- checkpoints

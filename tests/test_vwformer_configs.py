@@ -102,16 +102,21 @@ def test_cli_converts_a_whole_official_segmentor(parity_fixture):
     from mmseg.models.backbones import SwinTransformer
 
     fx = parity_fixture('vwformer_head')
+    head = fx.kwargs
+    embed = head['in_channels'][0]
+    assert head['in_channels'] == [embed * 2**i for i in range(4)]  # a Swin's widths
     cli = runpy.run_path(str(REPO / 'tools/model_converters/vwformer2windowlab.py'))
     torch.manual_seed(0)
-    mmseg_swin = SwinTransformer(embed_dims=32, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8),
+    mmseg_swin = SwinTransformer(embed_dims=embed, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8),
                                  window_size=7, out_indices=(0, 1, 2, 3))
     mmseg_swin.eval()  # its train() returns None: do not chain
     official = {f'backbone.{k}': v for k, v in mmseg_swin.state_dict().items()}
     official.update(fx.load('official.pth')['state_dict'])
 
     cfg = Config.fromfile(str(TOY))
-    cfg.model.decode_head.num_classes = 11
+    cfg.model.backbone.arch = dict(embed_dims=embed, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8))
+    cfg.model.decode_head.update(in_channels=head['in_channels'], channels=head['channels'],
+                                 num_classes=head['num_classes'])
     model = build_model(cfg).eval()
     model.load_state_dict(cli['convert_checkpoint'](official), strict=True)
 
@@ -120,4 +125,4 @@ def test_cli_converts_a_whole_official_segmentor(parity_fixture):
         ours, ref = model.extract_feat(x), mmseg_swin(x)
         for a, b in zip(ours, ref):
             torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
-        assert model(x, mode='tensor').shape == (1, 11, 24, 32)
+        assert model(x, mode='tensor').shape == (1, head['num_classes'], 24, 32)
