@@ -71,7 +71,7 @@ def test_cls_parity_logits(parity_fixture):
     expected = fx.load('expected.pt')['logits']
     assert logits.shape == expected.shape == (fx.spec['input_shape'][0], fx.kwargs['num_classes'])
     diff = (logits - expected).abs().max().item()
-    assert diff < fx.atol, diff   # measured 1.4e-6 (compact), 3.2e-6 (full)
+    assert diff < fx.atol, diff   # measured 9.3e-6 (compact), 3.3e-6 (full)
 
 
 def test_cls_windows_must_move(parity_fixture):
@@ -110,7 +110,7 @@ def test_det_parity_features(parity_fixture):
     for i, feat in enumerate(feats):
         assert feat.shape == expected[f'feat{i}'].shape
         diff = (feat - expected[f'feat{i}']).abs().max().item()
-        assert diff < fx.atol, (i, diff)   # measured <= 4.0e-6 (compact), 1.05e-5 (full)
+        assert diff < fx.atol, (i, diff)   # measured <= 4.2e-5 (compact), 1.5e-5 (full)
 
 
 def test_det_windows_must_move(parity_fixture):
