@@ -97,7 +97,8 @@ def parity_fixture(fixture_set):
     def get(name):
         root = FIXTURE_SETS[fixture_set] / name
         if not (root / 'spec.json').is_file():
-            pytest.fail(f'parity fixture {name!r} is missing from {root.parent} ({fixture_set} set)')
+            pytest.fail(f'parity fixture {name!r} is missing from {root.parent} '
+                        f'({fixture_set} set)')
         return Fixture(root, fixture_set)
 
     return get

@@ -125,7 +125,8 @@ def test_swin_det_shifts_the_last_stage_whatever_its_size(parity_fixture):
 def test_swin_det_pretrained_init_from_official_classifier(parity_fixture):
     """init_cfg Pretrained takes the official classification file as it is."""
     fx = parity_fixture('swin_det')
-    model = build_backbone(fx, init_cfg=dict(type='Pretrained', checkpoint=str(fx.path('official.pth'))))
+    model = build_backbone(fx, init_cfg=dict(type='Pretrained',
+                                             checkpoint=str(fx.path('official.pth'))))
     model.init_weights()
     model.eval()
     expected = fx.load('expected.pt')
