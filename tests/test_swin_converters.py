@@ -64,14 +64,15 @@ def test_mmdet_swin_weights_give_the_same_features():
             assert (a - b).abs().max() < 1e-4
 
 
-def test_windowlab_classifier_final_norm_is_not_a_dense_output_norm():
-    """As with official files: a classifier's final norm does not become norm3 of a
-    multi-scale backbone, but does for a classification backbone."""
-    classifier = {f'backbone.{k}': v for k, v in swin_t(out_indices=(3,)).state_dict().items()}
-    assert 'norm3.weight' not in convert_swin(classifier)
-    assert 'norm3.weight' in convert_swin(classifier, final_norm='norm3')
-    dense = swin_t().state_dict()
-    assert convert_swin(dense).keys() == dense.keys()
+def test_windowlab_checkpoints_are_kept_as_they_are():
+    """No layout guess from how many normN keys a windowlab file has: single-stage and
+    multi-stage files both come back unchanged; only an official ``norm`` needs a rule."""
+    for out_indices in ((3,), (2,), (0, 1, 2, 3)):
+        sd = {f'backbone.{k}': v for k, v in swin_t(out_indices=out_indices).state_dict().items()}
+        assert convert_swin(sd).keys() == {k[len('backbone.'):] for k in sd}
+    official = {'norm.weight': torch.ones(768), 'layers.0.blocks.0.norm1.weight': torch.ones(96)}
+    assert 'norm3.weight' not in convert_swin(official)
+    assert 'norm3.weight' in convert_swin(official, final_norm='norm3')
 
 
 def test_unfold_permutation_matches_nn_unfold():

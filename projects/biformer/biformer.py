@@ -24,7 +24,8 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from windowlab.converters.biformer import convert_biformer
-from windowlab.converters.checkpoint import init_from_pretrained_cfg
+from windowlab.converters.checkpoint import (drop_unfit_output_norms, init_from_pretrained_cfg,
+                                             pretrained_final_norm)
 from windowlab.models.layers.patch import DropPath, Mlp
 from windowlab.models.utils import init_linear_and_norm, resolve_arch
 from windowlab.registry import LAYERS, register_model
@@ -123,9 +124,11 @@ class BiFormer(BaseModule):
             impl='gather')`` for the released gather).
         norm_cfg (dict): norm of the stem and down-sampling (``BN``; ``SyncBN`` for training).
         norm_eval (bool): keep BatchNorm layers in eval mode while training (dense configs).
-        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=...)`` accepts official
-            classification (``{'model': ...}``) and detection/segmentation (``backbone.*``)
-            files and windowlab ones; see :func:`windowlab.converters.biformer.convert_biformer`.
+        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=..., final_norm=None)``
+            accepts official classification (``{'model': ...}``) and detection/segmentation
+            (``backbone.*``) files and windowlab ones (see
+            :func:`windowlab.converters.biformer.convert_biformer`); ``final_norm='norm3'``
+            puts an official classifier's final BatchNorm there (dropped by default).
     """
 
     def __init__(self, arch='small', in_channels=3, n_win=7, topks=(1, 4, 16, -1), mlp_ratio=3,
@@ -169,11 +172,13 @@ class BiFormer(BaseModule):
     def convert_pretrained(self, state_dict):
         """Any supported BiFormer layout -> this backbone's keys.
 
-        A classifier's final BatchNorm feeds ``norm3`` only when this backbone is itself the
-        classification form; dense forms start their ``norm{i}`` fresh (as ``BiFormer_mm``).
+        An official classifier's final BatchNorm goes where ``init_cfg['final_norm']`` says
+        (``'norm3'`` to fine-tune the classification form) and is dropped by default, as in
+        ``BiFormer_mm``. windowlab files load as themselves; only output norms this backbone
+        has no place for (e.g. a classifier's BatchNorm for a dense LN2d) are dropped, logged.
         """
-        is_classifier = self.out_indices == (3,) and isinstance(self.norm3, _BatchNorm)
-        return convert_biformer(state_dict, final_norm='norm3' if is_classifier else None)
+        converted = convert_biformer(state_dict, final_norm=pretrained_final_norm(self))
+        return drop_unfit_output_norms(self, converted)
 
     def forward(self, x):
         """``[N, C_in, H, W]`` -> tuple of ``[N, C_i, H_i, W_i]`` for ``i`` in ``out_indices``

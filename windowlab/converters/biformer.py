@@ -6,7 +6,7 @@ Supported layouts (detected from the keys):
   ``downsample_layers.*``, ``stages.i.j.*``, final BatchNorm ``norm.*``, classifier ``head.*``;
 * official detection / segmentation (``BiFormer_mm``; ``backbone.`` keys in mmdet/mmseg
   checkpoints): the same without ``norm``/``head``, plus ``extra_norms.i``;
-* windowlab itself (``stem.conv1.*``; returned unchanged apart from ``final_norm``).
+* windowlab itself (``stem.conv1.*``; returned unchanged: it always loads as itself).
 
 Renames: ``downsample_layers.0.{0,1,3,4}`` -> ``stem.{conv1,norm1,conv2,norm2}``,
 ``downsample_layers.i.{0,1}`` -> ``downsamples.{i-1}.{conv,norm}``, ``pos_embed`` -> ``cpe``,
@@ -46,24 +46,17 @@ def _rename(key):
                    'BRA models with kv_downsample_mode identity and no layer scale are supported)')
 
 
-def _batch_norm_names(state_dict):
-    return {k[:-len('.running_mean')] for k in state_dict if k.endswith('.running_mean')}
-
-
 def convert_biformer(state_dict, final_norm=None):
     """Convert any supported BiFormer state dict to windowlab backbone keys.
 
     Args:
         state_dict (dict): the tensors (already taken out of ``'model'``/``'state_dict'``).
-        final_norm (str, optional): where a classifier's final BatchNorm ``norm`` goes
-            (``'norm3'`` for the classification backbone); ``None`` drops it, as the official
-            dense wrapper does. The classifier ``head`` is always dropped.
+        final_norm (str, optional): where an official classifier's final BatchNorm ``norm``
+            goes (``'norm3'`` for the classification backbone); ``None`` drops it, as the
+            official dense wrapper does. The classifier ``head`` is always dropped.
     """
     sd = strip_prefix(state_dict, 'backbone.', if_present=True)
     if 'stem.conv1.weight' in sd:  # windowlab layout
-        if final_norm is None:  # a classifier's BatchNorm never feeds a dense LayerNorm
-            bn = {n for n in _batch_norm_names(sd) if re.fullmatch(r'norm\d', n)}
-            sd = {k: v for k, v in sd.items() if k.rsplit('.', 1)[0] not in bn}
         return sd
     if 'downsample_layers.0.0.weight' not in sd:
         raise KeyError('not a BiFormer checkpoint: expected official keys (downsample_layers.*, '

@@ -1,6 +1,10 @@
-"""Reading checkpoint files and loading them with errors that say what does not fit."""
+"""Reading, writing and loading checkpoint files, with errors that say what does not fit."""
+import io
 import os
+import pickle
+import re
 
+import torch
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 
@@ -8,21 +12,88 @@ from mmengine.runner.checkpoint import CheckpointLoader
 STATE_DICT_KEYS = ('state_dict', 'model', 'module')
 
 
+# torch's own switch: ``torch.load`` without an explicit ``weights_only`` unpickles anything.
+# The tools' ``--trust-checkpoint`` flag sets it (see :func:`trust_checkpoints`).
+TRUST_ENV = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
+
+
 class CheckpointMismatchError(RuntimeError):
     """A checkpoint's keys or shapes do not fit the model."""
 
 
+class UntrustedCheckpointError(CheckpointMismatchError):
+    """torch's weights-only loader refused a (possibly valid) checkpoint; ``refused`` names
+    the Python type or function it would not unpickle."""
+
+    def __init__(self, message, refused=None):
+        super().__init__(message)
+        self.refused = refused
+
+
+def trust_checkpoints():
+    """Let every later checkpoint load unpickle arbitrary objects (``--trust-checkpoint``):
+    only for files from a source you trust, since unpickling can run code."""
+    os.environ[TRUST_ENV] = '1'
+
+
+def _refused_type(error):
+    """The global torch's weights-only unpickler refused (e.g. ``'argparse.Namespace'``)."""
+    match = re.search(r'Unsupported global: GLOBAL (\S+)', str(error))
+    if match:
+        return match.group(1)
+    match = re.search(r'Unsupported class:? (\S+)', str(error))
+    return match.group(1) if match else None
+
+
 def load_checkpoint_file(path):
-    """Load a checkpoint (local path or URL) on the CPU, with a clear error if unreadable."""
+    """Load a checkpoint (local path or URL) on the CPU, with a clear error if unreadable.
+
+    Raises:
+        FileNotFoundError: no such local file.
+        UntrustedCheckpointError: the file is readable but holds Python objects (e.g. an
+            ``argparse.Namespace`` saved by a training script) that torch's weights-only
+            loader refuses; the message names them and the ways to load it.
+        CheckpointMismatchError: the file is not a (complete) PyTorch checkpoint.
+    """
     if '://' not in str(path) and not os.path.isfile(path):
         raise FileNotFoundError(f'checkpoint {path!r} does not exist; check the path in init_cfg '
                                 'or on the command line')
     try:
         return CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
+    except pickle.UnpicklingError as e:
+        refused = _refused_type(e)
+        if refused is None:  # garbage bytes also fail as "Unsupported operand"
+            raise _unreadable(path, e) from e
+        raise UntrustedCheckpointError(
+            f'torch refused to load checkpoint {path!r} with its safe weights-only loader: it '
+            f'holds a {refused}, which is not a tensor type. The file itself '
+            'is fine. If you trust its source (unpickling can run code), load it with '
+            f'--trust-checkpoint (tools/train.py, tools/test.py, tools/model_converters/*) or '
+            f'{TRUST_ENV}=1 in the environment; or, on a machine where you trust it, save only '
+            "its weights (torch.save({'state_dict': ckpt['state_dict']}, path)). Full reason from "
+            f'torch:\n{e}', refused=refused) from e
     except Exception as e:  # truncated file, not a torch file, ...
-        raise CheckpointMismatchError(
-            f'could not read checkpoint {path!r} ({type(e).__name__}: {str(e).splitlines()[0][:200]}); the file is corrupt, '
-            'truncated or not a PyTorch checkpoint -- download or convert it again') from e
+        raise _unreadable(path, e) from e
+
+
+def _unreadable(path, error):
+    return CheckpointMismatchError(
+        f'could not read checkpoint {path!r}: the file is corrupt, truncated or not a PyTorch '
+        f'checkpoint -- download or convert it again. Reason: {type(error).__name__}: {error}')
+
+
+def save_checkpoint_file(checkpoint, dst, src=None):
+    """``torch.save`` to ``dst`` atomically (readers see the old file or the whole new one);
+    refuses to overwrite ``src``, the file it was converted from."""
+    from ..compat import atomic_write
+
+    if src is not None and '://' not in str(src) and os.path.exists(dst) and \
+            os.path.samefile(src, dst):
+        raise ValueError(f'refusing to overwrite the input checkpoint {src!r} with its '
+                         'conversion; choose another output path')
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    atomic_write(buffer.getvalue(), dst)
 
 
 def strip_prefix(state_dict, prefix, keep_others=False, if_present=False):
@@ -72,12 +143,32 @@ def _describe(keys, limit=12):
     return ', '.join(keys[:limit]) + more
 
 
+def adapt_to_model(module, state_dict):
+    """A copy of ``state_dict`` in which every submodule that defines
+    ``adapt_loaded_state(state_dict, prefix)`` has adapted its own entries (e.g. a relative
+    position bias table trained with another window, resized as the official code does).
+
+    The same method runs inside ``module.load_state_dict`` and mmengine's ``load_from``
+    (the submodules call it from ``_load_from_state_dict``); this pass lets the strict
+    loader check the shapes after it.
+    """
+    state_dict = dict(state_dict)
+    for name, submodule in module.named_modules():
+        adapt = getattr(submodule, 'adapt_loaded_state', None)
+        if adapt is not None:
+            adapt(state_dict, f'{name}.' if name else '')
+    return state_dict
+
+
 def load_state_dict_strict(module, state_dict, optional=(), source='checkpoint'):
     """Load ``state_dict`` into ``module``; raise listing every missing/unexpected/mis-shaped key.
+
+    Entries a submodule knows how to adapt (see :func:`adapt_to_model`) are adapted first.
 
     Args:
         optional (tuple[str]): key prefixes that may be missing (logged, not an error).
     """
+    state_dict = adapt_to_model(module, state_dict)
     own = module.state_dict()
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]
@@ -111,6 +202,40 @@ def load_pretrained(module, path, convert, prefix=None, optional=(), keys=STATE_
     state_dict = convert(state_dict)
     load_state_dict_strict(module, state_dict, optional=optional, source=f'checkpoint {path!r}')
     print_log(f'loaded pretrained weights from {path}', logger='current')
+
+
+def pretrained_final_norm(module):
+    """``init_cfg['final_norm']`` of ``module``: where an official classifier's final norm
+    goes (``'norm3'``), or None (dropped, the default); checked against the module's norms."""
+    name = (module.init_cfg or {}).get('final_norm')
+    if name is not None and not isinstance(getattr(module, str(name), None), torch.nn.Module):
+        norms = sorted(n for n, _ in module.named_children() if re.fullmatch(r'norm\d+', n))
+        raise ValueError(f"init_cfg final_norm={name!r} is not an output norm of "
+                         f'{type(module).__name__} (it has {norms}: set out_indices, or drop '
+                         'final_norm to start the output norms fresh)')
+    return name
+
+
+def drop_unfit_output_norms(module, state_dict, source='checkpoint'):
+    """Drop the file's output norms ``norm{i}.*`` that ``module`` has no place for (not among
+    its ``out_indices``, or another kind of norm, e.g. a classifier's BatchNorm for a dense
+    LayerNorm), logging what was dropped; every other key is kept for the strict load."""
+    own = module.state_dict()
+    groups = {}
+    for key in state_dict:
+        match = re.match(r'(norm\d+)\.', key)
+        if match:
+            groups.setdefault(match.group(1), set()).add(key)
+    out = dict(state_dict)
+    for name, keys in sorted(groups.items()):
+        own_keys = {k for k in own if k.startswith(name + '.')}
+        if keys != own_keys:
+            reason = 'not an output of this model' if not own_keys else 'another kind of norm'
+            print_log(f'{source}: dropped {name} ({reason}; out_indices {module.out_indices})',
+                      logger='current')
+            for key in keys:
+                del out[key]
+    return out
 
 
 def init_from_pretrained_cfg(module, optional=()):

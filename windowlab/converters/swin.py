@@ -6,7 +6,7 @@ Supported layouts (detected from the keys):
   detection (Swin-Transformer-Object-Detection, ``backbone.`` keys): ``layers.i`` blocks;
 * mmdet / mmseg / mmpretrain ``SwinTransformer``: ``stages.i`` with ``attn.w_msa`` and
   ``ffn.layers``; their patch merging uses ``nn.Unfold``, whose channel order is undone here;
-* windowlab itself (returned unchanged).
+* windowlab itself (returned unchanged: a windowlab checkpoint always loads as itself).
 
 Detector/segmentor/classifier checkpoints are reduced to their ``backbone.`` part first.
 """
@@ -39,12 +39,15 @@ def convert_swin(state_dict, final_norm=None):
 
     Args:
         state_dict (dict): the tensors (already taken out of ``'model'``/``'state_dict'``).
-        final_norm (str, optional): where a classifier's final ``norm`` goes (e.g.
-            ``'norm3'``); ``None`` drops it. The classifier ``head`` is always dropped.
+        final_norm (str, optional): where an *official* classifier's final ``norm`` goes
+            (e.g. ``'norm3'`` for classification fine-tuning); ``None`` drops it, as the
+            official detection code and mmdet/mmseg do. The classifier ``head`` is always
+            dropped. Never guessed from the keys: windowlab and OpenMMLab files, which name
+            their output norms ``norm{i}``, are kept as they are.
     """
     sd = strip_prefix(state_dict, 'backbone.', if_present=True)
     if any('attn.rel_pos.table' in k for k in sd):
-        return _windowlab_final_norm(sd, final_norm)
+        return sd  # windowlab: always loads as itself
     if any(k.startswith('layers.') for k in sd):
         return _convert_official(sd, final_norm)
     if any('attn.w_msa' in k for k in sd):
@@ -52,15 +55,6 @@ def convert_swin(state_dict, final_norm=None):
     raise KeyError('not a Swin checkpoint: expected official keys (layers.*), OpenMMLab keys '
                    '(stages.*.attn.w_msa.*) or windowlab keys (stages.*.attn.rel_pos.table); got '
                    f'{sorted(sd)[:5]} ...')
-
-
-def _windowlab_final_norm(sd, final_norm):
-    """A windowlab classifier keeps one output norm (its final norm); like an official
-    classifier's ``norm``, it is dropped for a multi-scale backbone (``final_norm=None``)."""
-    norms = {k.split('.')[0] for k in sd if re.match(r'norm\d+\.', k)}
-    if final_norm is None and len(norms) == 1:
-        return {k: v for k, v in sd.items() if k.split('.')[0] not in norms}
-    return sd
 
 
 def _convert_official(sd, final_norm):

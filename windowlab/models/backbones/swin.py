@@ -17,7 +17,8 @@ import copy
 from mmengine.model import BaseModule
 from torch import nn
 
-from ...converters.checkpoint import init_from_pretrained_cfg
+from ...converters.checkpoint import (drop_unfit_output_norms, init_from_pretrained_cfg,
+                                      pretrained_final_norm)
 from ...converters.swin import convert_swin
 from ...registry import LAYERS, register_model
 from ..layers.patch import DropPath, Mlp
@@ -87,7 +88,10 @@ class WLSwinTransformer(BaseModule):
             ``embed_dims``, ``depths`` and ``num_heads``.
         in_channels (int): image channels.
         patch_size (int): stride of the patch embedding.
-        window_size (int): attention window side.
+        window_size (int | tuple[int]): attention window side, or one per stage. The
+            official classification code builds a stage whose map is not larger than the
+            window for the map's side (window 14 at 224: ``(14, 14, 14, 7)``), and so does
+            its relative position table; give the per-stage sides to load such files.
         mlp_ratio (float): MLP hidden width / embed width.
         qkv_bias (bool): bias in the qkv projections.
         drop_rate (float): dropout after projections/MLP.
@@ -103,9 +107,11 @@ class WLSwinTransformer(BaseModule):
         shift_windows (bool): shift odd blocks by ``window_size // 2`` (Swin) or never.
         patch_embed_cfg (dict): patch embedding component from ``LAYERS``.
         downsample_cfg (dict): down-sampling component from ``LAYERS``.
-        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=...)`` accepts official
-            Swin files (``{'model': ...}``), mmdet/mmseg/mmpretrain Swin checkpoints and
-            windowlab ones; see :func:`windowlab.converters.swin.convert_swin`.
+        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=..., final_norm=None)``
+            accepts official Swin files (``{'model': ...}``), mmdet/mmseg/mmpretrain Swin
+            checkpoints and windowlab ones (see :func:`windowlab.converters.swin.convert_swin`);
+            ``final_norm='norm3'`` puts an official classifier's final norm there (dropped by
+            default). Bias tables trained for another window are resized (bicubic).
     """
 
     def __init__(self, arch='tiny', in_channels=3, patch_size=4, window_size=7, mlp_ratio=4.0,
@@ -122,6 +128,10 @@ class WLSwinTransformer(BaseModule):
         if len(set(self.out_indices)) != len(out_indices):
             raise ValueError(f'out_indices {out_indices} repeat a stage')
         self.num_stages = num_stages
+        windows = tuple(window_size) if isinstance(window_size, (tuple, list)) else \
+            (window_size,) * num_stages
+        if len(windows) != num_stages:
+            raise ValueError(f'window_size {window_size} needs one side per stage ({num_stages})')
         self.patch_embed = LAYERS.build(dict(in_channels=in_channels, embed_dims=embed_dims,
                                              patch_size=patch_size, **patch_embed_cfg))
         self.drop_after_pos = nn.Dropout(drop_rate)
@@ -132,7 +142,7 @@ class WLSwinTransformer(BaseModule):
         for i, depth in enumerate(depths):
             dims = embed_dims * 2 ** i
             self.stages.append(SwinStage(
-                dims, num_heads[i], depth, window_size, attn_cfg, block_cfg, shift_windows, mlp_ratio,
+                dims, num_heads[i], depth, windows[i], attn_cfg, block_cfg, shift_windows, mlp_ratio,
                 qkv_bias, drop_rate, attn_drop_rate, rates[sum(depths[:i]):sum(depths[:i + 1])],
                 downsample_cfg if i < num_stages - 1 else None))
             self.num_features.append(dims)
@@ -148,12 +158,14 @@ class WLSwinTransformer(BaseModule):
     def convert_pretrained(self, state_dict):
         """Any supported Swin layout -> this backbone's keys.
 
-        A classifier's final norm feeds ``norm{last}`` only when this backbone returns just the
-        last stage (classification); with multi-scale outputs every ``norm{i}`` starts fresh,
-        as in the official detection code and mmdet/mmseg.
+        An official classifier's final ``norm`` goes where ``init_cfg['final_norm']`` says
+        (e.g. ``'norm3'`` to fine-tune a classifier) and is dropped by default, as in the
+        official detection code and mmdet/mmseg, whatever ``out_indices`` is. windowlab and
+        OpenMMLab files load as themselves; only their output norms this backbone has no
+        place for are dropped (logged).
         """
-        last = self.num_stages - 1
-        return convert_swin(state_dict, final_norm=f'norm{last}' if self.out_indices == (last,) else None)
+        converted = convert_swin(state_dict, final_norm=pretrained_final_norm(self))
+        return drop_unfit_output_norms(self, converted)
 
     def forward(self, x):
         """``[B, C_in, H, W]`` -> tuple of ``[B, C_i, H_i, W_i]`` for ``i`` in ``out_indices``."""

@@ -1,5 +1,9 @@
 """Learned relative position bias of window attention (Swin, VSA)."""
+import math
+
 import torch
+import torch.nn.functional as F
+from mmengine.logging import print_log
 from torch import nn
 
 
@@ -22,6 +26,25 @@ def relative_position_index(window_size):
     return rel.sum(-1)
 
 
+def resize_bias_table(table, size):
+    """Bicubic resize of a square bias table, as the official Swin codes do when the
+    pretrained window differs from the model's (microsoft/Swin-Transformer ``utils.py``,
+    Swin-Transformer-Object-Detection ``mmcv_custom/checkpoint.py``).
+
+    Args:
+        table (Tensor): ``[S1 * S1, num_heads]`` with ``S1 = 2 * window - 1``.
+        size (tuple[int, int]): ``(S2h, S2w)`` offsets per side of the target table.
+
+    Returns:
+        Tensor: ``[S2h * S2w, num_heads]``.
+    """
+    side = math.isqrt(table.shape[0])
+    heads = table.shape[1]
+    grid = table.permute(1, 0).reshape(1, heads, side, side)
+    resized = F.interpolate(grid.float(), size=tuple(size), mode='bicubic').to(table.dtype)
+    return resized.reshape(heads, -1).permute(1, 0).contiguous()
+
+
 class RelativePositionBias(nn.Module):
     """Per-head bias ``B[h, i, j]`` for the token pairs of one ``Wh x Ww`` window.
 
@@ -38,6 +61,26 @@ class RelativePositionBias(nn.Module):
         self.table = nn.Parameter(torch.zeros((2 * wh - 1) * (2 * ww - 1), num_heads))
         self.register_buffer('index', relative_position_index(self.window_size), persistent=False)
         nn.init.trunc_normal_(self.table, std=0.02)
+
+    def adapt_loaded_state(self, state_dict, prefix=''):
+        """Resize ``state_dict[prefix + 'table']`` in place if it was trained for another
+        square window with the same heads; anything else is left for the loader to report."""
+        key = prefix + 'table'
+        table = state_dict.get(key)
+        if table is None or table.dim() != 2 or tuple(table.shape) == tuple(self.table.shape):
+            return
+        side = math.isqrt(table.shape[0])
+        if table.shape[1] != self.table.shape[1] or side * side != table.shape[0] or side % 2 == 0:
+            return
+        size = (2 * self.window_size[0] - 1, 2 * self.window_size[1] - 1)
+        state_dict[key] = resize_bias_table(table, size)
+        print_log(f'resized {key} from {side}x{side} offsets (window {(side + 1) // 2}) to '
+                  f'{size[0]}x{size[1]} (window {self.window_size[0]}x{self.window_size[1]}), '
+                  'bicubic as the official code', logger='current')
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        self.adapt_loaded_state(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, window_size=None):
         window_size = tuple(window_size or self.window_size)
