@@ -16,8 +16,8 @@ FULL_SIZE = {
     'biformer-t_16xb128_in1k.py': (12_629_760, 7),
     'biformer-s_16xb128_in1k.py': (25_023_232, 7),
     'biformer-b_16xb128_in1k.py': (56_035_968, 7),
-    'retinanet_biformer-s_fpn_1x_coco.py': (25_024_000, 16),  # no norm0 (FPN from level 1)
-    'retinanet_biformer-b_fpn_1x_coco.py': (56_037_120, 16),
+    'retinanet_biformer-s_fpn_1x_coco.py': (25_024_128, 16),  # norm0 as official (unused by FPN)
+    'retinanet_biformer-b_fpn_1x_coco.py': (56_037_312, 16),
     'mask-rcnn_biformer-s_fpn_1x_coco.py': (25_024_128, 16),
     'mask-rcnn_biformer-b_fpn_1x_coco.py': (56_037_312, 16),
     'fpn_biformer-s_8xb4-80k_ade20k-512x512.py': (25_024_128, 8),

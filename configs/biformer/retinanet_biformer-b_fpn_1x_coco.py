@@ -4,4 +4,4 @@ pretrained = 'checkpoints/biformer_base_in1k.pth'
 model = dict(
     backbone=dict(arch='base', drop_path_rate=0.3,
                   init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
-    neck=dict(in_channels=[192, 384, 768]))
+    neck=dict(in_channels=[96, 192, 384, 768]))

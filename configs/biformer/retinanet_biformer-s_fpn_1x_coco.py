@@ -18,11 +18,13 @@ model = dict(
         topks=(1, 4, 16, -1),
         auto_pad=True,  # any image size: BRA pads to multiples of n_win
         drop_path_rate=0.2,
-        out_indices=(1, 2, 3),  # the official FPN starts at level 1 of the 4 maps
-        out_norm_cfg=dict(type='LN2d'),  # BiFormer_mm's extra_norms
+        # As official: all 4 maps (norm0..3 = BiFormer_mm's extra_norms, so that official
+        # RetinaNet files load as they are); the FPN starts at level 1.
+        out_indices=(0, 1, 2, 3),
+        out_norm_cfg=dict(type='LN2d'),
         norm_eval=True,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
-    neck=dict(in_channels=[128, 256, 512], start_level=0))
+    neck=dict(in_channels=[64, 128, 256, 512], start_level=1))
 # Official: AdamW lr 1e-4, weight decay 1e-4 (the RetinaNet config, unlike Mask R-CNN's 0.05),
 # mmdet 1x steps (500-iter warm-up, x0.1 at epochs 8 and 11), fp16 with loss scale 512.
 optim_wrapper = dict(

@@ -1,35 +1,38 @@
 """Convert an official BiFormer checkpoint (rayleizhu/BiFormer) to windowlab.
 
     python tools/model_converters/biformer2windowlab.py biformer_small_best.pth \
-        biformer_small_windowlab.pth [--backbone-only]
+        biformer_small_windowlab.pth [--backbone-only] [--trust-checkpoint]
 
 * A classification release (``{'model': ...}`` with ``head.*``) becomes the mmpretrain
   ``ImageClassifier`` layout (``backbone.*`` with the final BatchNorm as ``backbone.norm3``,
   ``head.fc.*``). With ``--backbone-only`` the final BatchNorm and the head are dropped, which is
   what a detection/segmentation backbone wants as its pretrained weights (as ``BiFormer_mm``).
 * A detection/segmentation checkpoint (``{'state_dict': {'backbone.*': ...}}`` of ``BiFormer_mm``)
-  becomes ``backbone.*`` keys (``extra_norms.i`` -> ``norm{i}``); other parts (neck, heads) are
-  not converted.
+  has its ``backbone.*`` keys converted (``extra_norms.i`` -> ``norm{i}``); neck and heads pass
+  through unchanged (their names are those of mmdet 3 / mmseg 1): evaluate it with
+  ``tools/test.py`` and the matching ``configs/biformer/`` config.
 
-The output is ``{'state_dict': ..., 'meta': ...}``. ``BiFormer(init_cfg=dict(type='Pretrained'))``
+The output is ``{'state_dict': ..., 'meta': ...}``, written atomically; the input is never
+overwritten. ``BiFormer(init_cfg=dict(type='Pretrained'))``
 also reads the official files directly.
 """
 import argparse
 import os.path as osp
 
-import torch
-
 from windowlab.converters.biformer import convert_biformer, convert_biformer_classifier
-from windowlab.converters.checkpoint import load_checkpoint_file, unwrap_state_dict
+from windowlab.converters.checkpoint import (add_trust_argument, convert_backbone_part,
+                                             load_checkpoint_file, save_checkpoint_file,
+                                             unwrap_state_dict)
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('src', help='official checkpoint (.pth)')
     parser.add_argument('dst', help='output path')
     parser.add_argument('--backbone-only', action='store_true',
                         help='drop the classifier head and final BatchNorm (dense pretraining)')
-    return parser.parse_args()
+    add_trust_argument(parser)
+    return parser.parse_args(argv)
 
 
 def convert_file(src, dst, backbone_only=False):
@@ -37,17 +40,19 @@ def convert_file(src, dst, backbone_only=False):
     is_classifier = 'head.weight' in state_dict
     if is_classifier and not backbone_only:
         converted, layout = convert_biformer_classifier(state_dict), 'ImageClassifier'
+    elif any(k.startswith('backbone.') for k in state_dict):
+        converted, layout = convert_backbone_part(state_dict, convert_biformer), 'detector/segmentor'
     else:
         converted, layout = convert_biformer(state_dict), 'backbone'
         converted = {f'backbone.{k}': v for k, v in converted.items()}
     meta = dict(source=osp.basename(src), converter='biformer2windowlab', model='BiFormer',
                 layout=layout)
-    torch.save({'state_dict': converted, 'meta': meta}, dst)
+    save_checkpoint_file({'state_dict': converted, 'meta': meta}, dst, src=src)
     return converted, meta
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     converted, meta = convert_file(args.src, args.dst, args.backbone_only)
     print(f'saved {len(converted)} tensors ({meta["layout"]} layout) to {args.dst}')
 

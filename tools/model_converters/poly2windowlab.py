@@ -1,35 +1,37 @@
 """Convert an official shift-equivariant ViT checkpoint
 (willding123/Shift-Equivariant-Vision-Transformers) to windowlab.
 
-    python tools/model_converters/poly2windowlab.py {polyvit,polytwins,polyswin} SRC DST
+    python tools/model_converters/poly2windowlab.py {polyvit,polytwins,polyswin} SRC DST \
+        [--trust-checkpoint]
 
 The official files are ``{'model': state_dict}``. The output ``{'state_dict': ..., 'meta': ...}``
 has the mmpretrain ``ImageClassifier`` layout (``backbone.*``, ``head.fc.*``) of windowlab's
 ``PolyViT`` / ``PolyTwins`` / ``PolySwin``; detectors and segmentors load its ``backbone.*`` part.
+It is written atomically; the input is never overwritten.
 """
 import argparse
 import os.path as osp
 
-import torch
-
-from windowlab.converters.checkpoint import load_checkpoint_file
+from windowlab.converters.checkpoint import (add_trust_argument, load_checkpoint_file,
+                                             save_checkpoint_file)
 from windowlab.converters.shift_equivariant import CONVERTERS
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('model', choices=sorted(CONVERTERS), help='official model class')
     parser.add_argument('src', help='official checkpoint')
     parser.add_argument('dst', help='output path')
-    return parser.parse_args()
+    add_trust_argument(parser)
+    return parser.parse_args(argv)
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     checkpoint = load_checkpoint_file(args.src)
     state_dict = CONVERTERS[args.model](checkpoint)
     meta = dict(source=osp.basename(args.src), converter='poly2windowlab', model=args.model)
-    torch.save({'state_dict': state_dict, 'meta': meta}, args.dst)
+    save_checkpoint_file({'state_dict': state_dict, 'meta': meta}, args.dst, src=args.src)
     print(f'saved {len(state_dict)} tensors to {args.dst}')
 
 

@@ -3,13 +3,15 @@
 The decode head is renamed for windowlab's ``VWHead``; a Swin backbone (mmseg layout) is
 converted for ``WLSwinTransformer``; any other backbone (e.g. ConvNeXt) is kept as it is.
 
-    python tools/model_converters/vwformer2windowlab.py vw_swin_b.pth vw_swin_b_windowlab.pth
+    python tools/model_converters/vwformer2windowlab.py vw_swin_b.pth vw_swin_b_windowlab.pth \
+        [--trust-checkpoint]
+
+The output is written atomically; the input is never overwritten.
 """
 import argparse
 
-import torch
-
-from windowlab.converters.checkpoint import load_checkpoint_file, unwrap_state_dict
+from windowlab.converters.checkpoint import (add_trust_argument, load_checkpoint_file,
+                                             save_checkpoint_file, unwrap_state_dict)
 from windowlab.converters.swin import convert_swin
 from windowlab.converters.vwformer import convert_vwformer
 
@@ -29,17 +31,18 @@ def convert_checkpoint(state_dict):
     return state_dict
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('src', help='official checkpoint ({"state_dict": ...})')
     parser.add_argument('dst', help='output path')
-    args = parser.parse_args()
+    add_trust_argument(parser)
+    args = parser.parse_args(argv)
 
     state_dict = unwrap_state_dict(load_checkpoint_file(args.src), keys=('state_dict',))
     converted = convert_checkpoint(state_dict)
     meta = dict(source=args.src, converter='vwformer2windowlab',
                 origin='yan-hao-tian/VW (VWHead)')
-    torch.save({'state_dict': converted, 'meta': meta}, args.dst)
+    save_checkpoint_file({'state_dict': converted, 'meta': meta}, args.dst, src=args.src)
     print(f'saved {len(converted)} tensors to {args.dst}')
 
 

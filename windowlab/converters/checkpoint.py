@@ -1,4 +1,5 @@
 """Reading, writing and loading checkpoint files, with errors that say what does not fit."""
+import argparse
 import io
 import os
 import pickle
@@ -34,6 +35,24 @@ def trust_checkpoints():
     """Let every later checkpoint load unpickle arbitrary objects (``--trust-checkpoint``):
     only for files from a source you trust, since unpickling can run code."""
     os.environ[TRUST_ENV] = '1'
+
+
+class _TrustAction(argparse.Action):
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=False, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        trust_checkpoints()
+        setattr(namespace, self.dest, True)
+
+
+def add_trust_argument(parser):
+    """``--trust-checkpoint`` for a command-line tool: calls :func:`trust_checkpoints`."""
+    parser.add_argument(
+        '--trust-checkpoint', action=_TrustAction,
+        help='load checkpoints that hold Python objects besides tensors (e.g. an '
+        'argparse.Namespace), which torch\'s safe weights-only loader refuses; only for files '
+        f'from a source you trust (unpickling can run code). Same as {TRUST_ENV}=1')
 
 
 def _refused_type(error):
@@ -113,6 +132,18 @@ def strip_prefix(state_dict, prefix, keep_others=False, if_present=False):
             out[key[len(prefix):]] = value
         elif keep_others:
             out[key] = value
+    return out
+
+
+def convert_backbone_part(state_dict, convert):
+    """A whole-model state dict with its ``backbone.*`` keys converted by ``convert`` (a
+    function on the backbone's own keys, returning windowlab backbone keys); necks and heads,
+    whose mmdet 2 / mmseg 0.x names are those of mmdet 3 / mmseg 1, are kept as they are."""
+    backbone = strip_prefix(state_dict, 'backbone.')
+    if not backbone:
+        raise CheckpointMismatchError('no backbone.* keys: not a detector/segmentor checkpoint')
+    out = {f'backbone.{k}': v for k, v in convert(backbone).items()}
+    out.update({k: v for k, v in state_dict.items() if not k.startswith('backbone.')})
     return out
 
 

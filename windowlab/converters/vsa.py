@@ -20,7 +20,8 @@ import re
 
 from .checkpoint import strip_prefix, unwrap_state_dict
 
-__all__ = ['convert_vitaev2_vsa', 'is_official_vitaev2_vsa', 'select_state_dict']
+__all__ = ['convert_vitaev2_vsa', 'convert_vitaev2_vsa_backbone', 'is_official_vitaev2_vsa',
+           'select_state_dict']
 
 _RULES = [
     (re.compile(r'^layers\.(\d+)\.RC\.'), r'stages.\1.reduction.'),
@@ -73,3 +74,9 @@ def convert_vitaev2_vsa(state_dict):
             value = value.flatten(1)
         out['backbone.' + new] = value
     return out
+
+
+def convert_vitaev2_vsa_backbone(state_dict):
+    """Official backbone keys (``layers.*``, e.g. the ``backbone.`` part of an official
+    detector) -> windowlab ``ViTAEv2VSA`` keys (without ``backbone.``)."""
+    return strip_prefix(convert_vitaev2_vsa(state_dict), 'backbone.')
