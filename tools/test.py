@@ -3,9 +3,13 @@ segmentation, chosen by the config's ``default_scope``).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE_OR_DIR]
                                            [--show-dir DIR] [--cfg-options k=v ...]
+                                           [--trust-checkpoint]
 
 The checkpoint is loaded strictly: a file whose keys do not fit the model is refused with
 the list of missing/unexpected keys (convert official releases with tools/model_converters/).
+Relative position bias tables trained with another window are resized (bicubic, logged), as
+the official codes do. A file that torch's safe weights-only loader refuses (e.g. one holding
+an ``argparse.Namespace``) loads with ``--trust-checkpoint`` if you trust its source.
 """
 import argparse
 import os
@@ -16,6 +20,7 @@ from mmengine.model import is_model_wrapper
 import windowlab  # noqa: F401  (registers windowlab models, applies compat fixes)
 from windowlab import launch
 from windowlab.converters import load_checkpoint_file, load_state_dict_strict, unwrap_state_dict
+from windowlab.converters.checkpoint import add_trust_argument
 
 
 def parse_args():
@@ -30,6 +35,7 @@ def parse_args():
                         help='override config settings, e.g. test_dataloader.batch_size=4')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_trust_argument(parser)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args

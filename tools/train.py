@@ -3,14 +3,17 @@
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
                                  [--cfg-options k=v ...] [--launcher pytorch]
+                                 [--trust-checkpoint]
 """
 import argparse
 import os
+import pickle
 
 from mmengine.config import DictAction
 
 import windowlab  # noqa: F401  (registers windowlab models, applies compat fixes)
 from windowlab import launch
+from windowlab.converters.checkpoint import add_trust_argument, checkpoint_read_error
 
 
 def parse_args():
@@ -30,6 +33,7 @@ def parse_args():
                         help='job launcher')
     # torchrun sets LOCAL_RANK; torch.distributed.launch passes --local-rank
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_trust_argument(parser)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -54,7 +58,10 @@ def main():
         launch.use_gloo_without_cuda(cfg)
     launch.check_dataset_paths(cfg, ['train_dataloader', 'val_dataloader'])
     runner = launch.build_runner(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except pickle.UnpicklingError as e:  # load_from / resume refused by torch's safe loader
+        raise checkpoint_read_error(cfg.get('load_from') or 'the checkpoint', e) from e
     launch.close_distributed()
 
 

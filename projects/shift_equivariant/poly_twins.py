@@ -260,7 +260,7 @@ class PolyTwins(BaseModule):
     @staticmethod
     def convert_pretrained(state_dict):
         """Official (``{'model': ...}``) or windowlab checkpoint -> this backbone's keys."""
-        return backbone_state_dict(state_dict, convert_polytwins)
+        return backbone_state_dict(state_dict, convert_polytwins, windowlab_marker='pos_convs.')
 
     def forward(self, x):
         """``x``: ``[B, C_in, H, W]`` -> tuple of maps ``[B, C_i, H_i, W_i]`` (``out_indices``)."""

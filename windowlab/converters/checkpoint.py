@@ -80,19 +80,26 @@ def load_checkpoint_file(path):
     try:
         return CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
     except pickle.UnpicklingError as e:
-        refused = _refused_type(e)
-        if refused is None:  # garbage bytes also fail as "Unsupported operand"
-            raise _unreadable(path, e) from e
-        raise UntrustedCheckpointError(
-            f'torch refused to load checkpoint {path!r} with its safe weights-only loader: it '
-            f'holds a {refused}, which is not a tensor type. The file itself '
-            'is fine. If you trust its source (unpickling can run code), load it with '
-            f'--trust-checkpoint (tools/train.py, tools/test.py, tools/model_converters/*) or '
-            f'{TRUST_ENV}=1 in the environment; or, on a machine where you trust it, save only '
-            "its weights (torch.save({'state_dict': ckpt['state_dict']}, path)). Full reason from "
-            f'torch:\n{e}', refused=refused) from e
+        raise checkpoint_read_error(path, e) from e
     except Exception as e:  # truncated file, not a torch file, ...
         raise _unreadable(path, e) from e
+
+
+def checkpoint_read_error(path, error):
+    """The error to raise for ``error`` (from ``torch.load``) on checkpoint ``path``:
+    :class:`UntrustedCheckpointError` naming the type the weights-only loader refused, or
+    :class:`CheckpointMismatchError` for a corrupt file; both keep torch's full reason."""
+    refused = _refused_type(error) if isinstance(error, pickle.UnpicklingError) else None
+    if refused is None:  # garbage bytes also fail as "Unsupported operand"
+        return _unreadable(path, error)
+    return UntrustedCheckpointError(
+        f'torch refused to load checkpoint {path!r} with its safe weights-only loader: it '
+        f'holds a {refused}, which is not a tensor type. The file itself is fine. If you trust '
+        'its source (unpickling can run code), load it with --trust-checkpoint (tools/train.py, '
+        f'tools/test.py, tools/model_converters/*) or {TRUST_ENV}=1 in the environment; or, on '
+        'a machine where you trust it, save only its weights '
+        "(torch.save({'state_dict': ckpt['state_dict']}, path)). Full reason from torch:\n"
+        f'{error}', refused=refused)
 
 
 def _unreadable(path, error):

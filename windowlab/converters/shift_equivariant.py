@@ -68,10 +68,14 @@ def convert_polyswin(state_dict):
 CONVERTERS = dict(polyvit=convert_polyvit, polytwins=convert_polytwins, polyswin=convert_polyswin)
 
 
-def backbone_state_dict(state_dict, convert):
-    """Backbone keys from a windowlab classifier/detector/segmentor checkpoint or, if it has
-    no ``backbone.`` keys, from an official one converted with ``convert``."""
+def backbone_state_dict(state_dict, convert, windowlab_marker=None):
+    """Backbone keys from a windowlab classifier/detector/segmentor checkpoint, from windowlab
+    backbone keys (``prefix='backbone.'`` already removed; recognised by ``windowlab_marker``, a
+    key prefix only the windowlab layout has), or from an official file converted with
+    ``convert``."""
     state_dict = unwrap_state_dict(state_dict, keys=('model',))
-    if not any(k.startswith('backbone.') for k in state_dict):
-        state_dict = convert(state_dict)
-    return strip_prefix(state_dict, 'backbone.')
+    if any(k.startswith('backbone.') for k in state_dict):
+        return strip_prefix(state_dict, 'backbone.')
+    if windowlab_marker and any(k.startswith(windowlab_marker) for k in state_dict):
+        return dict(state_dict)
+    return strip_prefix(convert(state_dict), 'backbone.')
