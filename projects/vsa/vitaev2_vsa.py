@@ -3,7 +3,8 @@
 Each of the four stages is a *reduction cell* (RC: multi-dilation convolutions (PRM) that
 down-sample and widen the tokens, VSA, a parallel convolution branch (PCM) from the stage
 input, MLP) followed by *normal cells* (NC: VSA in parallel with a grouped-conv PCM, MLP).
-Both cells add a 7x7 depth-wise conditional position encoding (CPE) to the attention input.
+Both cells add a depth-wise conditional position encoding (CPE, 7x7 at window 7) to the
+attention input.
 
 ``ViTAEv2VSA`` reproduces both released codes numerically (tests/test_vsa_vitaev2.py):
 
@@ -41,6 +42,15 @@ VITAEV2_VSA_ARCHS = {
     'b': dict(embed_dims=(128, 128, 256, 512), token_dims=(128, 256, 512, 1024),
               depths=(2, 2, 12, 2), rc_heads=(4, 8, 16, 32), nc_heads=(4, 8, 16, 32),
               rc_groups=(1, 16, 32, 64), nc_groups=(1, 32, 64, 128), wide_pcm=True),
+}
+
+# Windows of each official code: (reduction-cell window, reduction CPE kernel, normal CPE
+# kernel) for a configured window ``w``. Classification: every cell uses ``w``, CPEs are 7x7.
+# Detection: reduction cells keep window 7 (and a 7x7 CPE); normal cells use ``w`` with a
+# ``w // 2 * 2 + 1`` CPE. Both agree at w = 7.
+WINDOW_RULES = {
+    'cls': lambda w: (w, 7, 7),
+    'det': lambda w: (7, 7, w // 2 * 2 + 1),
 }
 
 # How each official code runs VSA.
@@ -97,7 +107,7 @@ class ReductionCell(nn.Module):
     """
 
     def __init__(self, in_channels, embed_dims, token_dims, stride, kernel_size, dilations,
-                 num_heads, groups, wide_pcm, attn_cfg, drop=0.0):
+                 num_heads, groups, wide_pcm, attn_cfg, drop=0.0, cpe_kernel_size=7):
         super().__init__()
         strides = tuple(2 if stride >> (i + 1) else 1 for i in range(3))
         if math.prod(strides) != stride:
@@ -114,7 +124,7 @@ class ReductionCell(nn.Module):
         )
         self.prm = PyramidReduction(in_channels, embed_dims, kernel_size, stride, dilations)
         prm_dims = self.prm.out_channels
-        self.cpe = DepthwiseCPE(prm_dims, attn_cfg['window_size'] // 2 * 2 + 1)
+        self.cpe = DepthwiseCPE(prm_dims, cpe_kernel_size)
         self.norm1 = nn.LayerNorm(prm_dims)
         self.attn = LAYERS.build(dict(attn_cfg, embed_dims=prm_dims, out_dims=token_dims,
                                       num_heads=num_heads))
@@ -142,10 +152,10 @@ class NormalCell(nn.Module):
     """
 
     def __init__(self, dims, num_heads, groups, attn_cfg, mlp_ratio=4.0, drop=0.0,
-                 drop_path=0.0):
+                 drop_path=0.0, cpe_kernel_size=7):
         super().__init__()
         hidden = int(dims * mlp_ratio)
-        self.cpe = DepthwiseCPE(dims, attn_cfg['window_size'] // 2 * 2 + 1)
+        self.cpe = DepthwiseCPE(dims, cpe_kernel_size)
         self.norm1 = nn.LayerNorm(dims, eps=1e-6)
         self.attn = LAYERS.build(dict(attn_cfg, embed_dims=dims, num_heads=num_heads))
         self.pcm = nn.Sequential(
@@ -198,7 +208,10 @@ class ViTAEv2VSA(BaseModule):
         variant (str): which released code to reproduce, ``'cls'`` (bottom/right padding,
             offsets x/(W//ws), y/(H//ws)) or ``'det'`` (symmetric padding, offsets
             x/(H//ws), y/(W//ws)). Identical on maps whose sides are multiples of the window
-            and equal, except for the offset normalisation on non-square maps.
+            and equal, except for the offset normalisation on non-square maps. With a window
+            other than 7 they also build different cells (:data:`WINDOW_RULES`): ``'cls'``
+            keeps every CPE 7x7, ``'det'`` keeps the reduction cells at window 7 and gives
+            the normal cells a ``window // 2 * 2 + 1`` CPE.
         window_size (int): VSA default window.
         strides (tuple[int]): down-sampling of each reduction cell.
         kernel_sizes (tuple[int]): PRM kernel of each stage.
@@ -238,6 +251,8 @@ class ViTAEv2VSA(BaseModule):
         base_attn = dict(type='VSAWindowAttention', window_size=window_size, qkv_bias=qkv_bias,
                          attn_drop=attn_drop_rate, proj_drop=drop_rate, **VSA_VARIANTS[variant])
         base_attn.update(attn_cfg or {})
+        rc_window, rc_cpe, nc_cpe = WINDOW_RULES[variant](base_attn['window_size'])
+        rc_attn = dict(base_attn, window_size=rc_window)
 
         total = sum(depths)
         rates = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]
@@ -247,9 +262,10 @@ class ViTAEv2VSA(BaseModule):
             reduction = ReductionCell(
                 channels, arch['embed_dims'][i], arch['token_dims'][i], strides[i],
                 kernel_sizes[i], dilations[i], arch['rc_heads'][i], arch['rc_groups'][i],
-                arch['wide_pcm'], base_attn, drop_rate)
+                arch['wide_pcm'], rc_attn, drop_rate, rc_cpe)
             normals = [NormalCell(arch['token_dims'][i], arch['nc_heads'][i], arch['nc_groups'][i],
-                                  base_attn, mlp_ratio, drop_rate, rates[sum(depths[:i]) + j])
+                                  base_attn, mlp_ratio, drop_rate, rates[sum(depths[:i]) + j],
+                                  nc_cpe)
                        for j in range(depth)]
             self.stages.append(ViTAEv2VSAStage(reduction, normals, with_cp))
             channels = arch['token_dims'][i]
