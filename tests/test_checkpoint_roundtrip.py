@@ -11,7 +11,6 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import load_checkpoint, save_checkpoint
 from torch import nn
 
-import windowlab.projects  # noqa: F401  (registers the paper models)
 from windowlab import launch
 
 # Small widths of each backbone (the structure, out_indices and windows come from the configs).

@@ -12,7 +12,6 @@ from mmdet.registry import MODELS
 from mmengine.runner.checkpoint import load_checkpoint
 from torch import nn
 
-import windowlab.projects  # noqa: F401  (registers the paper models)
 from windowlab.converters import CheckpointMismatchError, load_state_dict_strict
 from windowlab.converters.checkpoint import TRUST_ENV, UntrustedCheckpointError, load_checkpoint_file
 from windowlab.converters.swin import convert_swin

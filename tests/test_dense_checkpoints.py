@@ -11,7 +11,6 @@ import torch
 from conftest import REPO, random_state_dict
 from mmengine.config import Config
 
-import windowlab.projects  # noqa: F401  (registers the paper models)
 from windowlab import launch
 from windowlab.converters import load_checkpoint_file, load_state_dict_strict, unwrap_state_dict
 
