@@ -94,6 +94,18 @@ def test_single_stage_windowlab_file_keeps_its_trained_norm(out_indices, tmp_pat
     assert torch.equal(getattr(loaded, name).weight, getattr(trained, name).weight)
 
 
+def test_output_norms_the_model_does_not_return_are_dropped_with_a_log_line(tmp_path, mm_log):
+    trained = randomised(build(type='WLSwinTransformer', arch=TINY_SWIN))  # norm0..norm3
+    path = tmp_path / 'dense.pth'
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in trained.state_dict().items()}}, path)
+    retina = build(type='WLSwinTransformer', arch=TINY_SWIN, out_indices=(1, 2, 3),
+                   init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    retina.init_weights()
+    assert any('dropped norm0 (not an output of this model' in m for m in mm_log)
+    for key, value in retina.state_dict().items():
+        assert torch.equal(value, trained.state_dict()[key]), key
+
+
 def test_classifier_batchnorm_does_not_feed_dense_layernorms(tmp_path, mm_log):
     """A windowlab BiFormer classifier (BatchNorm norm3) into a dense BiFormer (LN2d norms):
     the norm is dropped with a log line, every other tensor loads."""

@@ -267,13 +267,18 @@ def drop_unfit_output_norms(module, state_dict, source='checkpoint'):
     out = dict(state_dict)
     for name, keys in sorted(groups.items()):
         own_keys = {k for k in own if k.startswith(name + '.')}
-        if keys != own_keys:
-            reason = 'not an output of this model' if not own_keys else 'another kind of norm'
-            print_log(f'{source}: dropped {name} ({reason}; out_indices {module.out_indices})',
-                      logger='current')
-            for key in keys:
-                del out[key]
+        if own_keys and _is_batch_norm(keys) == _is_batch_norm(own_keys):
+            continue  # the same kind of norm: loaded (the strict load checks its keys)
+        reason = 'not an output of this model' if not own_keys else 'another kind of norm'
+        print_log(f'{source}: dropped {name} ({reason}; out_indices {module.out_indices})',
+                  logger='current')
+        for key in keys:
+            del out[key]
     return out
+
+
+def _is_batch_norm(keys):
+    return any(k.endswith('.running_mean') for k in keys)
 
 
 def init_from_pretrained_cfg(module, optional=()):
