@@ -227,6 +227,17 @@ def test_official_window14_classifier_loads_with_per_stage_windows(key_listing, 
     backbone.eval()(torch.randn(1, 3, 224, 224))  # stage 4: one 7x7 window, as official
 
 
+def test_a_single_window_model_says_how_to_load_such_a_file(key_listing, mm_log):
+    """Loading it into ``window_size=14`` would resize stage 4's table (not what the official
+    model computes): the log says so and names the per-stage windows to use instead."""
+    official = random_state_dict(_official_swin_cls_listing(key_listing, window=14))
+    backbone = build(type='WLSwinTransformer', window_size=14, out_indices=(3,),
+                     attn_cfg=dict(type='WindowMSA', adaptive_window=True))
+    load_state_dict_strict(backbone, convert_swin(official, final_norm='norm3'))
+    warnings = [m for m in mm_log if 'built for windows (14, 14, 14, 7)' in m]
+    assert len(warnings) == 1 and 'window_size=(14, 14, 14, 7)' in warnings[0]
+
+
 def test_per_stage_windows_need_one_per_stage():
     with pytest.raises(ValueError, match='one side per stage'):
         build(type='WLSwinTransformer', arch=TINY_SWIN, window_size=(7, 7))

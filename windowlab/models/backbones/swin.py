@@ -13,7 +13,11 @@ It reproduces both official Swin codes, numerically (see tests/test_swin_parity.
 * detection / segmentation (Swin-Transformer-Object-Detection, mmdet, mmseg): the default.
 """
 import copy
+import logging
+import math
+import re
 
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import nn
 
@@ -148,6 +152,31 @@ class WLSwinTransformer(BaseModule):
             self.num_features.append(dims)
         for i in self.out_indices:
             self.add_module(f'norm{i}', nn.LayerNorm(self.num_features[i]))
+        self.window_sizes = windows
+
+    def adapt_loaded_state(self, state_dict, prefix=''):
+        """Warn before the tables are resized if the file's stages were built for different
+        windows while this model has one: an official classifier whose late stages shrank
+        their window to the map (window 14 at 224), which loads unchanged with per-stage
+        ``window_size``. Nothing is changed here; the tables resize themselves."""
+        pattern = re.compile(re.escape(prefix) + r'stages\.(\d+)\.blocks\.\d+\.attn\.rel_pos\.table$')
+        file_windows = dict(enumerate(self.window_sizes))
+        for key, value in state_dict.items():
+            match = pattern.match(key)
+            if match and value.dim() == 2 and int(match.group(1)) < self.num_stages:
+                file_windows[int(match.group(1))] = (math.isqrt(value.shape[0]) + 1) // 2
+        file_windows = tuple(file_windows[i] for i in range(self.num_stages))
+        if len(set(file_windows)) > 1 and len(set(self.window_sizes)) == 1 \
+                and file_windows != self.window_sizes:
+            print_log(f'the checkpoint\'s stages were built for windows {file_windows}, this '
+                      f'model for {self.window_sizes}: its tables are resized. An official '
+                      'classifier shrinks the window of stages whose map is smaller; build with '
+                      f'window_size={file_windows} to load it unchanged', logger='current',
+                      level=logging.WARNING)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        self.adapt_loaded_state(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def init_weights(self):
         if init_from_pretrained_cfg(self, optional=[f'norm{i}.' for i in self.out_indices]):
