@@ -78,7 +78,8 @@ def test_training_checkpoint_loads_as_itself(name, tmp_path):
     path = tmp_path / 'iter_10.pth'
     save_checkpoint({'meta': dict(iter=10, epoch=1),
                      'state_dict': Whole(trained).state_dict(),
-                     'message_hub': dict(log_scalars={'train/loss': HistoryBuffer([1.0, 0.5], [1, 1])})},
+                     'message_hub': dict(
+                         log_scalars={'train/loss': HistoryBuffer([1.0, 0.5], [1, 1])})},
                     str(path))
 
     via_load_from = Whole(launch.build_in_scope(cfg, scope))  # what Runner.load_checkpoint does

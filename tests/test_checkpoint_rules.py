@@ -13,7 +13,8 @@ from mmengine.runner.checkpoint import load_checkpoint
 from torch import nn
 
 from windowlab.converters import CheckpointMismatchError, load_state_dict_strict
-from windowlab.converters.checkpoint import TRUST_ENV, UntrustedCheckpointError, load_checkpoint_file
+from windowlab.converters.checkpoint import (TRUST_ENV, UntrustedCheckpointError,
+                                             load_checkpoint_file)
 from windowlab.converters.swin import convert_swin
 from windowlab.converters.vsa import convert_vitaev2_vsa_backbone
 
@@ -115,7 +116,8 @@ def test_classifier_batchnorm_does_not_feed_dense_layernorms(tmp_path, mm_log):
     torch.save({'state_dict': {f'backbone.{k}': v for k, v in classifier.state_dict().items()}},
                path)
     dense = build(type='BiFormer', arch=arch, out_indices=(0, 1, 2, 3),
-                  out_norm_cfg=dict(type='LN2d'), init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+                  out_norm_cfg=dict(type='LN2d'),
+                  init_cfg=dict(type='Pretrained', checkpoint=str(path)))
     dense.init_weights()
     assert any('dropped norm3 (another kind of norm' in m for m in mm_log)
     assert torch.equal(dense.norm3.weight, torch.ones(256))
@@ -269,7 +271,8 @@ def test_official_vitaev2_vsa_with_window_12_loads(code, key_listing, mm_log):
     backbone = build(type='ViTAEv2VSA', arch='s', window_size=12, variant=code)
     load_state_dict_strict(backbone, convert_vitaev2_vsa_backbone(official))
     assert not [m for m in mm_log if m.startswith('resized')]
-    assert torch.equal(backbone.stages[1].normal[0].cpe.weight, official['layers.1.NC.0.pos.weight'])
+    assert torch.equal(backbone.stages[1].normal[0].cpe.weight,
+                       official['layers.1.NC.0.pos.weight'])
     assert torch.equal(backbone.stages[2].reduction.attn.rel_pos.table,
                        official['layers.2.RC.attn.relative_position_bias_table'])
 

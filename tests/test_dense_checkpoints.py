@@ -41,7 +41,8 @@ DENSE = {
         ('vitaev2_vsa2windowlab.py', [],
          'vsa/cascade-mask-rcnn_vitaev2-vsa-s_fpn_giou-4conv1f_ms-crop-3x_coco.py'),
     'vw_vwformer_swin_b_w12_640_160k_ade20k.json':
-        ('vwformer2windowlab.py', [], 'vwformer/vwformer_swin-b-p4-w12_4xb4-160k_ade20k-640x640.py'),
+        ('vwformer2windowlab.py', [],
+         'vwformer/vwformer_swin-b-p4-w12_4xb4-160k_ade20k-640x640.py'),
 }
 
 

@@ -41,7 +41,8 @@ def convert_file(src, dst, backbone_only=False):
     if is_classifier and not backbone_only:
         converted, layout = convert_biformer_classifier(state_dict), 'ImageClassifier'
     elif any(k.startswith('backbone.') for k in state_dict):
-        converted, layout = convert_backbone_part(state_dict, convert_biformer), 'detector/segmentor'
+        converted = convert_backbone_part(state_dict, convert_biformer)
+        layout = 'detector/segmentor'
     else:
         converted, layout = convert_biformer(state_dict), 'backbone'
         converted = {f'backbone.{k}': v for k, v in converted.items()}

@@ -46,7 +46,8 @@ def main(argv=None):
     parser.add_argument('src', help='Swin checkpoint (official, mmdet, mmseg or mmpretrain)')
     parser.add_argument('dst', help='output path')
     parser.add_argument('--backbone-only', action='store_true',
-                        help='official classifier: drop the head and final norm (dense pretraining)')
+                        help='official classifier: drop the head and final norm '
+                        '(dense pretraining)')
     add_trust_argument(parser)
     args = parser.parse_args(argv)
     converted, meta = convert_file(args.src, args.dst, args.backbone_only)

@@ -159,7 +159,8 @@ class WLSwinTransformer(BaseModule):
         windows while this model has one: an official classifier whose late stages shrank
         their window to the map (window 14 at 224), which loads unchanged with per-stage
         ``window_size``. Nothing is changed here; the tables resize themselves."""
-        pattern = re.compile(re.escape(prefix) + r'stages\.(\d+)\.blocks\.\d+\.attn\.rel_pos\.table$')
+        pattern = re.compile(
+            re.escape(prefix) + r'stages\.(\d+)\.blocks\.\d+\.attn\.rel_pos\.table$')
         file_windows = dict(enumerate(self.window_sizes))
         for key, value in state_dict.items():
             match = pattern.match(key)
