@@ -245,7 +245,7 @@ def load_pretrained(module, path, convert, prefix=None, optional=(), keys=STATE_
 def pretrained_final_norm(module):
     """``init_cfg['final_norm']`` of ``module``: where an official classifier's final norm
     goes (``'norm3'``), or None (dropped, the default); checked against the module's norms."""
-    name = (module.init_cfg or {}).get('final_norm')
+    name = (split_init_cfg(module.init_cfg)[0] or {}).get('final_norm')
     if name is not None and not isinstance(getattr(module, str(name), None), torch.nn.Module):
         norms = sorted(n for n, _ in module.named_children() if re.fullmatch(r'norm\d+', n))
         raise ValueError(f"init_cfg final_norm={name!r} is not an output norm of "
@@ -281,14 +281,38 @@ def _is_batch_norm(keys):
     return any(k.endswith('.running_mean') for k in keys)
 
 
-def init_from_pretrained_cfg(module, optional=()):
-    """The ``init_weights()`` step of a windowlab backbone for
-    ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix=...)``: loads the file through
-    ``module.convert_pretrained`` (any supported layout) and returns True; returns False for
-    any other ``init_cfg``, so that the caller initialises from scratch instead."""
-    cfg = module.init_cfg
-    if cfg is None or cfg.get('type') != 'Pretrained':
+def split_init_cfg(init_cfg):
+    """``init_cfg`` (None, a dict or a list of dicts, as mmengine allows) ->
+    ``(pretrained, others)``: its ``type='Pretrained'`` entry (or None) and the other entries."""
+    cfgs = [] if init_cfg is None else [init_cfg] if isinstance(init_cfg, dict) else list(init_cfg)
+    pretrained = [c for c in cfgs if c.get('type') == 'Pretrained']
+    if len(pretrained) > 1:
+        raise ValueError(f'init_cfg has {len(pretrained)} Pretrained entries; keep one')
+    others = [c for c in cfgs if c.get('type') != 'Pretrained']
+    return (pretrained[0] if pretrained else None), others
+
+
+def init_from_pretrained_cfg(module, optional=(), load=None):
+    """The ``init_weights()`` step of a windowlab backbone for an ``init_cfg`` with a
+    ``dict(type='Pretrained', checkpoint=..., prefix=...)`` entry (alone or in a list): applies
+    the list's other entries (mmengine initialisers), then loads the file through
+    ``module.convert_pretrained`` (any supported layout), last, as mmengine does, and returns
+    True; returns False without a Pretrained entry, so that the caller initialises from
+    scratch instead (and lets ``BaseModule.init_weights`` apply the other entries).
+
+    Args:
+        load (callable, optional): ``load(pretrained_cfg)`` replaces the default loading
+            (for a backbone whose file layout needs more than ``prefix``).
+    """
+    cfg, others = split_init_cfg(module.init_cfg)
+    if cfg is None:
         return False
-    load_pretrained(module, cfg['checkpoint'], module.convert_pretrained,
-                    prefix=cfg.get('prefix'), optional=optional)
+    if others:
+        from mmengine.model import initialize
+        initialize(module, others)
+    if load is not None:
+        load(cfg)
+    else:
+        load_pretrained(module, cfg['checkpoint'], module.convert_pretrained,
+                        prefix=cfg.get('prefix'), optional=optional)
     return True

@@ -1,5 +1,6 @@
 """Patch embedding and patch merging (hierarchical down-sampling) of window transformers."""
 import torch
+from mmcv.cnn import build_activation_layer
 from torch import nn
 
 from ...registry import LAYERS
@@ -33,35 +34,41 @@ class PatchEmbed(nn.Module):
 
 @LAYERS.register_module()
 class PatchMerging(nn.Module):
-    """2x2 neighbour concat -> LayerNorm(4C) -> Linear(4C, out, no bias).
+    """``s x s`` neighbour concat -> LayerNorm(s*s*C) -> Linear(s*s*C, out, no bias).
 
-    Odd sides are zero-padded at the bottom/right. The four neighbours are concatenated
-    in the official Swin order ``(0,0), (1,0), (0,1), (1,1)`` (row offset varies fastest).
-    ``forward(x [B, H*W, C], (H, W)) -> ([B, ceil(H/2)*ceil(W/2), out], new_hw)``.
+    Sides that are not multiples of ``stride`` are zero-padded at the bottom/right. The
+    neighbours are concatenated row offset fastest: ``(0,0), (1,0), (0,1), (1,1)`` for the
+    official ``stride=2``. ``norm=False`` drops the LayerNorm (mmdet/mmseg ``patch_norm``).
+    ``forward(x [B, H*W, C], (H, W)) -> ([B, ceil(H/s)*ceil(W/s), out], new_hw)``.
     """
 
-    def __init__(self, in_channels, out_channels=None):
+    def __init__(self, in_channels, out_channels=None, stride=2, norm=True):
         super().__init__()
         out_channels = out_channels or 2 * in_channels
-        self.norm = nn.LayerNorm(4 * in_channels)
-        self.reduction = nn.Linear(4 * in_channels, out_channels, bias=False)
+        self.stride = stride
+        self.norm = nn.LayerNorm(stride**2 * in_channels) if norm else nn.Identity()
+        self.reduction = nn.Linear(stride**2 * in_channels, out_channels, bias=False)
 
     def forward(self, x, hw_shape):
         b, _, c = x.shape
         h, w = hw_shape
-        x, _ = pad_to_multiple(x.view(b, h, w, c), 2)
-        x = torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]], -1)
+        s = self.stride
+        x, _ = pad_to_multiple(x.view(b, h, w, c), s)
+        x = torch.cat([x[:, i::s, j::s] for j in range(s) for i in range(s)], -1)
         new_hw = tuple(x.shape[1:3])
         return self.reduction(self.norm(x.flatten(1, 2))), new_hw
 
 
 class Mlp(nn.Sequential):
-    """``Linear(C, hidden) -> GELU -> Dropout -> Linear(hidden, C) -> Dropout`` on tokens."""
+    """``Linear(C, hidden) -> GELU -> Dropout -> Linear(hidden, C) -> Dropout`` on tokens.
 
-    def __init__(self, in_features, hidden_features, drop=0.0):
+    ``act_cfg`` (an mmcv activation config, e.g. ``dict(type='ReLU')``) replaces the GELU.
+    """
+
+    def __init__(self, in_features, hidden_features, drop=0.0, act_cfg=None):
         super().__init__()
         self.fc1 = nn.Linear(in_features, hidden_features)
-        self.act = nn.GELU()
+        self.act = nn.GELU() if act_cfg is None else build_activation_layer(act_cfg)
         self.drop1 = nn.Dropout(drop)
         self.fc2 = nn.Linear(hidden_features, in_features)
         self.drop2 = nn.Dropout(drop)

@@ -27,10 +27,11 @@ class WindowMSA(nn.Module):
         adaptive_window (bool): the official *classification* rule: when the map's shorter
             side is ``<= window_size``, use one window of that side and no shift. The
             official detection code (``False``) always shifts and pads instead.
+        qk_scale (float, optional): logit scale; ``head_dim ** -0.5`` if None.
     """
 
     def __init__(self, embed_dims, num_heads, window_size, shift_size=0, qkv_bias=True,
-                 attn_drop=0.0, proj_drop=0.0, adaptive_window=False):
+                 attn_drop=0.0, proj_drop=0.0, adaptive_window=False, qk_scale=None):
         super().__init__()
         if embed_dims % num_heads:
             raise ValueError(f'embed_dims {embed_dims} is not divisible by num_heads {num_heads}')
@@ -40,7 +41,7 @@ class WindowMSA(nn.Module):
         self.window_size = window_size
         self.shift_size = shift_size
         self.adaptive_window = adaptive_window
-        self.scale = (embed_dims // num_heads) ** -0.5
+        self.scale = qk_scale or (embed_dims // num_heads) ** -0.5
         self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
         self.rel_pos = RelativePositionBias((window_size, window_size), num_heads)
         self.attn_drop = nn.Dropout(attn_drop)
