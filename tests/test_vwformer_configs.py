@@ -84,13 +84,31 @@ def test_swin_t_recipe_param_groups():
 
 
 def test_layer_ids_for_biformer_layout_and_errors():
-    assert get_layer_id('backbone.stem.conv1.weight', 12) == 0
-    assert get_layer_id('backbone.downsamples.2.conv.weight', 12) == 3
-    assert get_layer_id('backbone.stages.2.17.attn.qkv.weight', 12) == 11
-    assert get_layer_id('backbone.stages.3.0.mlp.0.weight', 12) == 12
-    assert get_layer_id('backbone.norm2.weight', 12) == 13
+    from windowlab.projects.biformer import BiFormer
+    bf = BiFormer(arch=dict(embed_dims=(32, 64, 64, 64), depths=(1, 1, 1, 1),
+                            num_heads=(1, 2, 2, 2)))
+    assert get_layer_id('backbone.stem.conv1.weight', 12, bf) == 0
+    assert get_layer_id('backbone.downsamples.2.conv.weight', 12, bf) == 3
+    assert get_layer_id('backbone.stages.2.17.attn.qkv.weight', 12, bf) == 11
+    assert get_layer_id('backbone.stages.3.0.mlp.0.weight', 12, bf) == 12
+    assert get_layer_id('backbone.norm2.weight', 12, bf) == 13
     with pytest.raises(ValueError, match='num_layers'):
-        get_layer_id('backbone.stages.2.blocks.17.attn.qkv.weight', 6)
+        get_layer_id('backbone.stages.2.17.attn.qkv.weight', 6, bf)
+
+
+def test_layer_ids_for_vitaev2_vsa():
+    """The reduction cell of stage 0 is the stem, that of stage s the down-sampling after
+    stage s - 1; normal cells are the blocks (the same rule as Swin)."""
+    from windowlab.projects.vsa import ViTAEv2VSA
+    vit = ViTAEv2VSA(arch=dict(embed_dims=(8, 8, 16, 16), token_dims=(8, 16, 16, 32),
+                               depths=(1, 1, 4, 1), rc_heads=(1, 1, 1, 1), nc_heads=(1, 1, 1, 1),
+                               rc_groups=(1, 1, 1, 1), nc_groups=(1, 1, 1, 1), wide_pcm=False))
+    assert get_layer_id('backbone.stages.0.reduction.prm.convs.0.weight', 5, vit) == 0
+    assert get_layer_id('backbone.stages.2.reduction.attn.qkv.weight', 5, vit) == 2
+    assert get_layer_id('backbone.stages.0.normal.0.mlp.fc1.weight', 5, vit) == 1
+    assert get_layer_id('backbone.stages.2.normal.3.attn.qkv.weight', 5, vit) == 4
+    assert get_layer_id('backbone.stages.3.normal.0.cpe.weight', 5, vit) == 5
+    assert get_layer_id('decode_head.conv_seg.weight', 5, vit) == 6
 
 
 def test_cli_converts_a_whole_official_segmentor(parity_fixture):

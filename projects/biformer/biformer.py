@@ -21,13 +21,13 @@ import torch
 from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from windowlab.converters.biformer import convert_biformer
 from windowlab.converters.checkpoint import (drop_unfit_output_norms, init_from_pretrained_cfg,
                                              pretrained_final_norm)
 from windowlab.models.layers.patch import DropPath, Mlp
-from windowlab.models.utils import init_linear_and_norm, resolve_arch
+from windowlab.models.utils import (DropInBackbone, init_linear_and_norm, maybe_checkpoint,
+                                    resolve_arch)
 from windowlab.registry import LAYERS, register_model
 
 from . import bra  # noqa: F401  (registers the attention layers)
@@ -102,7 +102,7 @@ class BiFormerStem(nn.Sequential):
 
 
 @register_model()
-class BiFormer(BaseModule):
+class BiFormer(DropInBackbone, BaseModule):
     """BiFormer backbone for classification, detection and segmentation.
 
     Args:
@@ -124,17 +124,23 @@ class BiFormer(BaseModule):
             impl='gather')`` for the released gather).
         norm_cfg (dict): norm of the stem and down-sampling (``BN``; ``SyncBN`` for training).
         norm_eval (bool): keep BatchNorm layers in eval mode while training (dense configs).
-        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=..., final_norm=None)``
-            accepts official classification (``{'model': ...}``) and detection/segmentation
-            (``backbone.*``) files and windowlab ones (see
-            :func:`windowlab.converters.biformer.convert_biformer`); ``final_norm='norm3'``
-            puts an official classifier's final BatchNorm there (dropped by default).
+        with_cp (bool): activation checkpointing of every block while training.
+        frozen_stages (int): ``-1``: nothing; ``0``: the stem; ``k``: also stages
+            ``0 .. k-1``, the down-sampling in front of each and their output norms. Frozen
+            parts get no gradient and stay in eval mode in ``train()``.
+        init_cfg (dict | list[dict], optional): ``dict(type='Pretrained', checkpoint=...,
+            final_norm=None)`` (alone or in a list with other initialisers) accepts official
+            classification (``{'model': ...}``) and detection/segmentation (``backbone.*``)
+            files and windowlab ones (see :func:`windowlab.converters.biformer.convert_biformer`);
+            ``final_norm='norm3'`` puts an official classifier's final BatchNorm there (dropped
+            by default).
     """
 
     def __init__(self, arch='small', in_channels=3, n_win=7, topks=(1, 4, 16, -1), mlp_ratio=3,
                  auto_pad=False, drop_path_rate=0.0, out_indices=(3,),
                  out_norm_cfg=dict(type='BN'), attn_cfg=dict(type='BiLevelRoutingAttention'),
-                 norm_cfg=dict(type='BN'), norm_eval=False, init_cfg=None):
+                 norm_cfg=dict(type='BN'), norm_eval=False, with_cp=False, frozen_stages=-1,
+                 init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         arch = resolve_arch(arch, BIFORMER_ARCHS)
         embed_dims, depths, num_heads = arch['embed_dims'], arch['depths'], arch['num_heads']
@@ -142,6 +148,10 @@ class BiFormer(BaseModule):
             raise ValueError('embed_dims, depths, num_heads and topks need 4 values each')
         self.out_indices = tuple(i % 4 for i in out_indices)
         self.norm_eval = norm_eval
+        self.with_cp = with_cp
+        self.frozen_stages = frozen_stages
+        self._check_frozen_stages(4)
+        self.depths = tuple(depths)
         self.num_features = list(embed_dims)
 
         self.stem = BiFormerStem(in_channels, embed_dims[0], norm_cfg)
@@ -163,6 +173,7 @@ class BiFormer(BaseModule):
         for i in self.out_indices:
             self.add_module(f'norm{i}', build_out_norm(out_norm_cfg, embed_dims[i]))
         init_linear_and_norm(self)  # the official init
+        self._freeze()
 
     def init_weights(self):
         if init_from_pretrained_cfg(self, optional=[f'norm{i}.' for i in self.out_indices]):
@@ -185,15 +196,29 @@ class BiFormer(BaseModule):
         (``H_i = ceil(H / 2**(i+2))``)."""
         outs = []
         for i, stage in enumerate(self.stages):
-            x = stage(self.stem(x) if i == 0 else self.downsamples[i - 1](x))
+            x = self.stem(x) if i == 0 else self.downsamples[i - 1](x)
+            for block in stage:
+                x = maybe_checkpoint(block, x, with_cp=self.with_cp)
             if i in self.out_indices:
                 outs.append(getattr(self, f'norm{i}')(x).contiguous())
         return tuple(outs)
 
-    def train(self, mode=True):
-        super().train(mode)
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
+    def frozen_parts(self):
+        if self.frozen_stages < 0:
+            return []
+        parts = [self.stem]
+        for i in range(self.frozen_stages):
+            parts += [self.stages[i]] + ([self.downsamples[i - 1]] if i else [])
+            if i in self.out_indices:
+                parts.append(getattr(self, f'norm{i}'))
+        return parts
+
+    def layer_position(self, name):
+        parts = name.split('.')
+        if parts[0] == 'stem':
+            return ('stem',)
+        if parts[0] == 'stages':
+            return ('block', int(parts[1]), int(parts[2]))
+        if parts[0] == 'downsamples':
+            return ('downsample', int(parts[1]))
+        return None

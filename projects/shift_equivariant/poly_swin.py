@@ -82,19 +82,20 @@ class PolySwin(WLSwinTransformer):
     """Polyphase-anchored Swin Transformer (``WLSwinTransformer`` + anchoring components).
 
     Args are those of :class:`WLSwinTransformer` except the component configs, plus
-    ``roll_back`` (dense variant, see the module docstring). The official checkpoints load
+    ``roll_back`` (dense variant, see the module docstring); ``with_cp``, ``frozen_stages``
+    and the other drop-in arguments pass through as keywords. The official checkpoints load
     through ``init_cfg=dict(type='Pretrained', ...)`` or
     :func:`windowlab.converters.shift_equivariant.convert_polyswin`.
     """
 
     def __init__(self, arch='tiny', in_channels=3, patch_size=4, window_size=7, mlp_ratio=4.0,
                  qkv_bias=True, drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.1,
-                 out_indices=(3,), roll_back=False, init_cfg=None):
+                 out_indices=(3,), roll_back=False, init_cfg=None, **kwargs):
         super().__init__(
             arch, in_channels, patch_size, window_size, mlp_ratio, qkv_bias, drop_rate,
             attn_drop_rate, drop_path_rate, out_indices,
             attn_cfg=dict(type='PolyWindowMSA', adaptive_window=True),
             block_cfg=dict(type='PolySwinBlock', roll_back=roll_back), shift_windows=True,
             patch_embed_cfg=dict(type='PolyPatchEmbed'),
-            downsample_cfg=dict(type='PolyPatchMerging'), init_cfg=init_cfg)
+            downsample_cfg=dict(type='PolyPatchMerging'), init_cfg=init_cfg, **kwargs)
         self.roll_back = roll_back

@@ -27,7 +27,8 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from windowlab.models.layers.patch import DropPath, Mlp
-from windowlab.models.utils import init_linear_and_norm, resolve_arch
+from windowlab.models.utils import (DropInBackbone, init_linear_and_norm, maybe_checkpoint,
+                                    resolve_arch)
 from windowlab.models.layers.polyphase import polyphase_anchor, roll_per_sample
 from windowlab.models.layers.window import pad_to_multiple, window_partition, window_reverse
 from windowlab.converters.checkpoint import init_from_pretrained_cfg
@@ -177,7 +178,7 @@ def _init_conv(m):
 
 
 @register_model('PolyTwins')
-class PolyTwins(BaseModule):
+class PolyTwins(DropInBackbone, BaseModule):
     """Polyphase-anchored Twins-SVT backbone.
 
     Args:
@@ -193,7 +194,12 @@ class PolyTwins(BaseModule):
         roll_back (bool): dense variant, see the module docstring. ``False`` reproduces the
             official model (classification only: its intermediate maps are rolled by
             data-dependent anchors).
-        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=...)`` accepts official
+        with_cp (bool): activation checkpointing of every block while training.
+        frozen_stages (int): ``-1``: nothing; ``0``: the first patch embedding; ``k``: also
+            stages ``0 .. k-1`` (blocks, positional convolution, the patch embedding in front);
+            all stages: also the final norm. Frozen parts get no gradient and stay in eval
+            mode in ``train()``.
+        init_cfg (dict | list[dict], optional): ``dict(type='Pretrained', checkpoint=...)`` accepts official
             PolyTwins files and windowlab ones.
     """
 
@@ -208,7 +214,7 @@ class PolyTwins(BaseModule):
 
     def __init__(self, arch='small', patch_size=4, in_channels=3, qkv_bias=True,
                  drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.0, out_indices=(3,),
-                 roll_back=False, init_cfg=None):
+                 roll_back=False, with_cp=False, frozen_stages=-1, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         arch = resolve_arch(arch, self.arch_zoo)
         dims, heads, depths = arch['embed_dims'], arch['num_heads'], arch['depths']
@@ -250,12 +256,40 @@ class PolyTwins(BaseModule):
                 for j in range(depths[i])))
         self.pos_convs = nn.ModuleList(CircularPosConv(d) for d in dims)
         self.norm = nn.LayerNorm(dims[-1], eps=1e-6)
+        self.depths = tuple(depths)
+        self.with_cp = with_cp
+        self.frozen_stages = frozen_stages
+        self.norm_eval = False  # no BatchNorm
+        self._check_frozen_stages(num_stages)
+        self._freeze()
 
     def init_weights(self):
         if init_from_pretrained_cfg(self):
             return
         init_linear_and_norm(self, trunc_normal=nn.init.trunc_normal_,  # as timm's Twins
                              init_other=_init_conv)
+        super().init_weights()  # init_cfg initialisers, if any
+
+    def frozen_parts(self):
+        if self.frozen_stages < 0:
+            return []
+        parts = [self.patch_embeds[0]]
+        for i in range(self.frozen_stages):
+            parts += [self.patch_embeds[i], self.pos_drops[i], self.blocks[i], self.pos_convs[i]]
+        if self.frozen_stages == len(self.blocks):
+            parts.append(self.norm)
+        return parts
+
+    def layer_position(self, name):
+        parts = name.split('.')
+        if parts[0] == 'patch_embeds':
+            stage = int(parts[1])
+            return ('downsample', stage - 1) if stage else ('stem',)
+        if parts[0] == 'blocks':
+            return ('block', int(parts[1]), int(parts[2]))
+        if parts[0] == 'pos_convs':  # the PEG after block 0
+            return ('block', int(parts[1]), 0)
+        return None
 
     @staticmethod
     def convert_pretrained(state_dict):
@@ -271,7 +305,7 @@ class PolyTwins(BaseModule):
             x, hw_shape = embed(x)
             x = drop(x)
             for j, block in enumerate(blocks):
-                x = block(x, hw_shape)
+                x = maybe_checkpoint(block, x, hw_shape, with_cp=self.with_cp)
                 if j == 0:
                     x = pos_conv(x, hw_shape)
             if i == last:

@@ -18,7 +18,8 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from windowlab.models.layers.patch import DropPath, Mlp
-from windowlab.models.utils import init_linear_and_norm, resolve_arch
+from windowlab.models.utils import (DropInBackbone, init_linear_and_norm, maybe_checkpoint,
+                                    resolve_arch)
 from windowlab.converters.checkpoint import init_from_pretrained_cfg
 from windowlab.converters.shift_equivariant import backbone_state_dict, convert_polyvit
 from windowlab.registry import register_model
@@ -66,7 +67,7 @@ class ViTBlock(nn.Module):
 
 
 @register_model('PolyViT')
-class PolyViT(BaseModule):
+class PolyViT(DropInBackbone, BaseModule):
     """Polyphase-anchored Vision Transformer backbone.
 
     Args:
@@ -82,7 +83,11 @@ class PolyViT(BaseModule):
         out_type (str): ``'cls_token'`` -> ``(cls [B, C],)`` (classification);
             ``'featmap'`` -> ``(patch tokens [B, C, H/p, W/p],)`` (dense heads);
             ``'raw'`` -> ``(all tokens [B, 1 + N, C],)``. All after the final LayerNorm.
-        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=...)`` accepts official
+        with_cp (bool): activation checkpointing of every block while training.
+        frozen_stages (int): ``-1``: nothing; ``0``: the stem (patch embedding, positional
+            convolution, class token); ``k``: also blocks ``0 .. k-1``; ``depth``: also the
+            final norm. Frozen parts get no gradient and stay in eval mode in ``train()``.
+        init_cfg (dict | list[dict], optional): ``dict(type='Pretrained', checkpoint=...)`` accepts official
             PolyViT files and windowlab ones.
     """
 
@@ -95,7 +100,7 @@ class PolyViT(BaseModule):
 
     def __init__(self, arch='small', patch_size=16, in_channels=3, qkv_bias=True,
                  drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.0, out_type='cls_token',
-                 init_cfg=None):
+                 with_cp=False, frozen_stages=-1, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         arch = resolve_arch(arch, self.arch_zoo)
         if out_type not in self.out_types:
@@ -112,12 +117,36 @@ class PolyViT(BaseModule):
             ViTBlock(embed_dims, arch['num_heads'], arch.get('mlp_ratio', 4.0), qkv_bias,
                      drop_rate, attn_drop_rate, dpr[i]) for i in range(depth))
         self.norm = nn.LayerNorm(embed_dims, eps=1e-6)
+        self.depths = (depth,)
+        self.with_cp = with_cp
+        self.frozen_stages = frozen_stages
+        self.norm_eval = False  # no BatchNorm
+        self._check_frozen_stages(depth)
+        self._freeze()
 
     def init_weights(self):
         if init_from_pretrained_cfg(self):
             return
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         init_linear_and_norm(self, trunc_normal=nn.init.trunc_normal_)  # as timm's ViT
+        super().init_weights()  # init_cfg initialisers, if any
+
+    def frozen_parts(self):
+        if self.frozen_stages < 0:
+            return []
+        parts = [self.patch_embed, self.pos_conv, self.cls_token, self.pos_drop]
+        parts += list(self.blocks[:self.frozen_stages])
+        if self.frozen_stages == len(self.blocks):
+            parts.append(self.norm)
+        return parts
+
+    def layer_position(self, name):
+        parts = name.split('.')
+        if parts[0] in ('patch_embed', 'pos_conv', 'cls_token'):
+            return ('stem',)
+        if parts[0] == 'blocks':
+            return ('block', 0, int(parts[1]))
+        return None
 
     @staticmethod
     def convert_pretrained(state_dict):
@@ -131,7 +160,7 @@ class PolyViT(BaseModule):
         tokens = torch.cat((self.cls_token.expand(tokens.shape[0], -1, -1), tokens), dim=1)
         tokens = self.pos_drop(tokens)
         for block in self.blocks:
-            tokens = block(tokens)
+            tokens = maybe_checkpoint(block, tokens, with_cp=self.with_cp)
         tokens = self.norm(tokens)
         if self.out_type == 'cls_token':
             return (tokens[:, 0],)

@@ -21,14 +21,14 @@ import math
 
 import torch
 import torch.nn.functional as F
-import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
 from torch import nn
 
-from windowlab.converters.checkpoint import load_pretrained, strip_prefix
+from windowlab.converters.checkpoint import init_from_pretrained_cfg, load_pretrained, strip_prefix
 from windowlab.converters.vsa import convert_vitaev2_vsa, is_official_vitaev2_vsa
 from windowlab.models.layers.patch import DropPath, Mlp
-from windowlab.models.utils import init_linear_and_norm, resolve_arch
+from windowlab.models.utils import (DropInBackbone, init_linear_and_norm, maybe_checkpoint,
+                                    resolve_arch)
 from windowlab.registry import LAYERS, register_model
 
 # Released configurations (models.py of the official classification code).
@@ -190,15 +190,12 @@ class ViTAEv2VSAStage(nn.Module):
     def forward(self, x):
         x, hw_shape = self.reduction(x)
         for cell in self.normal:
-            if self.with_cp and x.requires_grad:
-                x = cp.checkpoint(cell, x, hw_shape, use_reentrant=False)
-            else:
-                x = cell(x, hw_shape)
+            x = maybe_checkpoint(cell, x, hw_shape, with_cp=self.with_cp)
         return x, hw_shape
 
 
 @register_model()
-class ViTAEv2VSA(BaseModule):
+class ViTAEv2VSA(DropInBackbone, BaseModule):
     """ViTAEv2 with varied-size window attention, for classification, detection, segmentation.
 
     Args:
@@ -224,10 +221,15 @@ class ViTAEv2VSA(BaseModule):
             all of them to this value.
         out_indices (tuple[int]): stages returned, each as a raw ``[B, C_i, H_i, W_i]`` map
             (no norm, as released); ``(3,)`` for classification.
-        frozen_stages (int): stages ``0 .. frozen_stages-1`` are frozen (eval mode, no grads).
-        with_cp (bool): gradient checkpointing of the normal cells.
+        frozen_stages (int): ``-1``: nothing; ``0``: the stem (stage 0's reduction cell);
+            ``k``: stages ``0 .. k-1``. Frozen parts get no gradient and stay in eval mode in
+            ``train()``.
+        norm_eval (bool): keep the BatchNorm layers (of the PCM branches) in eval mode while
+            training.
+        with_cp (bool): activation checkpointing of the normal cells while training.
         attn_cfg (dict): overrides for the attention component (``type`` and kwargs).
-        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH, use_ema=True)``
+        init_cfg (dict | list[dict], optional): ``dict(type='Pretrained', checkpoint=PATH,
+            use_ema=True)`` (alone or in a list with other initialisers)
             loads an official release file (``state_dict_ema`` if present and ``use_ema``),
             a converted windowlab file, or an mmpretrain/mmdet checkpoint of this backbone
             (add ``prefix='backbone.'``).
@@ -238,7 +240,7 @@ class ViTAEv2VSA(BaseModule):
                  dilations=((1, 2, 3, 4), (1, 2, 3), (1, 2), (1, 2)), mlp_ratio=4.0,
                  qkv_bias=True, drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.1,
                  out_indices=(0, 1, 2, 3), frozen_stages=-1, with_cp=False, attn_cfg=None,
-                 init_cfg=None):
+                 norm_eval=False, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         arch = resolve_arch(arch.lower() if isinstance(arch, str) else arch, VITAEV2_VSA_ARCHS)
         if variant not in VSA_VARIANTS:
@@ -247,6 +249,9 @@ class ViTAEv2VSA(BaseModule):
         num_stages = len(depths)
         self.out_indices = tuple(i % num_stages for i in out_indices)
         self.frozen_stages = frozen_stages
+        self._check_frozen_stages(num_stages)
+        self.norm_eval = norm_eval
+        self.depths = tuple(depths)
         self.num_features = list(arch['token_dims'])
         base_attn = dict(type='VSAWindowAttention', window_size=window_size, qkv_bias=qkv_bias,
                          attn_drop=attn_drop_rate, proj_drop=drop_rate, **VSA_VARIANTS[variant])
@@ -269,20 +274,22 @@ class ViTAEv2VSA(BaseModule):
                        for j in range(depth)]
             self.stages.append(ViTAEv2VSAStage(reduction, normals, with_cp))
             channels = arch['token_dims'][i]
-        self._freeze_stages()
+        self._freeze()
 
     def init_weights(self):
-        if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
-            prefix = self.init_cfg.get('prefix')
-            keys = ('state_dict', 'model')
-            if self.init_cfg.get('use_ema', True):
-                keys = ('state_dict_ema',) + keys
-            load_pretrained(self, self.init_cfg['checkpoint'],
-                            lambda state_dict: self.convert_pretrained(state_dict, prefix),
-                            keys=keys)
+        if init_from_pretrained_cfg(self, load=self._load_pretrained):
             return
         init_linear_and_norm(self, norm_types=(nn.LayerNorm, nn.BatchNorm2d))
         super().init_weights()
+
+    def _load_pretrained(self, cfg):
+        """The ``Pretrained`` entry of ``init_cfg``: EMA weights first unless ``use_ema=False``."""
+        keys = ('state_dict', 'model')
+        if cfg.get('use_ema', True):
+            keys = ('state_dict_ema',) + keys
+        load_pretrained(self, cfg['checkpoint'],
+                        lambda state_dict: self.convert_pretrained(state_dict, cfg.get('prefix')),
+                        keys=keys)
 
     @staticmethod
     def convert_pretrained(state_dict, prefix=None):
@@ -293,16 +300,19 @@ class ViTAEv2VSA(BaseModule):
             return strip_prefix(state_dict, prefix)
         return strip_prefix(state_dict, 'backbone.', if_present=True)
 
-    def _freeze_stages(self):
-        for stage in self.stages[:max(self.frozen_stages, 0)]:
-            stage.eval()
-            for param in stage.parameters():
-                param.requires_grad = False
+    def frozen_parts(self):
+        if self.frozen_stages < 0:
+            return []
+        return [self.stages[0].reduction] + list(self.stages[:self.frozen_stages])
 
-    def train(self, mode=True):
-        super().train(mode)
-        self._freeze_stages()
-        return self
+    def layer_position(self, name):
+        parts = name.split('.')
+        if parts[0] != 'stages':
+            return None
+        stage = int(parts[1])
+        if parts[2] == 'reduction':
+            return ('downsample', stage - 1) if stage else ('stem',)
+        return ('block', stage, int(parts[3]))
 
     def forward(self, x):
         """``[B, C_in, H, W]`` -> tuple of ``[B, C_i, H_i, W_i]`` for ``i`` in ``out_indices``.
