@@ -306,8 +306,9 @@ def test_component_arguments_name_windowlab_equivalents():
         WLSwinTransformer(pretrained='a.pth', init_cfg=dict(type='Pretrained', checkpoint='b'))
     with pytest.raises(ValueError, match='same argument'):
         WLSwinTransformer(pretrain_img_size=224, img_size=224)
-    with pytest.raises(TypeError, match='unexpected keyword'):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'windw_size'"):
         WLSwinTransformer(windw_size=7)
+    WLSwinTransformer(**dict(MMPRETRAIN, stage_cfgs=dict(), patch_cfg=dict()))  # defaults
     model = WLSwinTransformer(pretrained='a.pth', convert_weights=True)
     assert model.init_cfg == dict(type='Pretrained', checkpoint='a.pth')
 

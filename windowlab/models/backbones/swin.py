@@ -186,6 +186,8 @@ class WLSwinTransformer(DropInBackbone, BaseModule):
             ``init_cfg=dict(type='Pretrained', checkpoint=pretrained)``.
         convert_weights (bool): *upstream* (mmdet); accepted for compatibility: windowlab
             recognises official, OpenMMLab and windowlab layouts by their keys anyway.
+        stage_cfgs, patch_cfg: *upstream* (mmpretrain) configs of its own sub-modules; only
+            empty values are accepted, others raise an error naming windowlab's equivalent.
         init_cfg (dict | list[dict], optional): ``dict(type='Pretrained', checkpoint=...,
             final_norm=None)`` (alone or in a list with other initialisers) accepts official
             Swin files (``{'model': ...}``), mmdet/mmseg/mmpretrain Swin checkpoints and
@@ -205,11 +207,9 @@ class WLSwinTransformer(DropInBackbone, BaseModule):
                  pretrain_img_size=None, img_size=None, interpolate_mode='bicubic',
                  pad_small_map=None, act_cfg=dict(type='GELU'), norm_cfg=dict(type='LN'),
                  with_cp=False, frozen_stages=-1, norm_eval=False, pretrained=None,
-                 convert_weights=False, init_cfg=None, **upstream_only):
-        for name in upstream_only:
-            if name not in _UPSTREAM_COMPONENT_ARGS:
-                raise TypeError(f'WLSwinTransformer got an unexpected keyword argument {name!r}')
-            if upstream_only[name]:
+                 convert_weights=False, stage_cfgs=None, patch_cfg=None, init_cfg=None):
+        for name, value in dict(stage_cfgs=stage_cfgs, patch_cfg=patch_cfg).items():
+            if value:
                 raise ValueError(f'{name} configures an mmpretrain-internal module; windowlab '
                                  f'configures the same through {_UPSTREAM_COMPONENT_ARGS[name]}')
         if pretrained is not None:
