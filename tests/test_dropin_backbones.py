@@ -195,7 +195,7 @@ def test_mmpretrain_layer_decay_constructor_uses_get_layer_depth():
 
 def test_vwformer_layer_decay_for_vitaev2_vsa():
     """VWFormer's constructor places ViTAEv2-VSA parameters through the backbone."""
-    import windowlab.projects.vwformer  # noqa: F401
+    import windowlab.projects.vwformer.layer_decay  # noqa: F401  (registers the constructor)
     from mmseg.models import build_segmentor
     from mmseg.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
