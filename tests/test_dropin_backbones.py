@@ -85,7 +85,8 @@ def test_with_cp_recomputes_blocks_and_gives_identical_gradients(name):
     calls = []
     for m in ckpt.modules():
         if isinstance(m, block_type):
-            m.register_forward_pre_hook(lambda *_: calls.append(1))  # (recomputation may stop early)
+            # a pre-hook: the recomputation may stop before the block's end
+            m.register_forward_pre_hook(lambda *_: calls.append(1))
     num_blocks = len(calls) or sum(isinstance(m, block_type) for m in ckpt.modules())
     reference = grads_of(plain, side)
     got = grads_of(ckpt, side)

@@ -103,6 +103,12 @@ def test_all_stages_frozen():
     model = narrow(frozen_stages=4)
     model.train()
     assert not any(p.requires_grad for p in model.parameters())
+    # 0: the patch embedding and the absolute position embedding only (mmdet/mmseg)
+    model = narrow(frozen_stages=0, use_abs_pos_embed=True)
+    model.train()
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    assert frozen == {n for n, _ in model.named_parameters()
+                      if n.startswith(('patch_embed.', 'absolute_pos_embed'))}
 
 
 # ---------------------------------------------------------------- mmpretrain (P)

@@ -199,7 +199,8 @@ class PolyTwins(DropInBackbone, BaseModule):
             stages ``0 .. k-1`` (blocks, positional convolution, the patch embedding in front);
             all stages: also the final norm. Frozen parts get no gradient and stay in eval
             mode in ``train()``.
-        init_cfg (dict | list[dict], optional): ``dict(type='Pretrained', checkpoint=...)`` accepts official
+        init_cfg (dict | list[dict], optional): ``dict(type='Pretrained', checkpoint=...)``
+            (alone or in a list with other initialisers) accepts official
             PolyTwins files and windowlab ones.
     """
 

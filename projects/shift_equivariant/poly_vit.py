@@ -87,7 +87,8 @@ class PolyViT(DropInBackbone, BaseModule):
         frozen_stages (int): ``-1``: nothing; ``0``: the stem (patch embedding, positional
             convolution, class token); ``k``: also blocks ``0 .. k-1``; ``depth``: also the
             final norm. Frozen parts get no gradient and stay in eval mode in ``train()``.
-        init_cfg (dict | list[dict], optional): ``dict(type='Pretrained', checkpoint=...)`` accepts official
+        init_cfg (dict | list[dict], optional): ``dict(type='Pretrained', checkpoint=...)``
+            (alone or in a list with other initialisers) accepts official
             PolyViT files and windowlab ones.
     """
 
