@@ -338,3 +338,46 @@ def test_get_layer_depth_equals_mmpretrain():
             continue
         assert got == SwinTransformer.get_layer_depth(reference, 'backbone.' + name,
                                                       'backbone.'), name
+
+
+@pytest.mark.parametrize('library,config', [
+    ('mmdet', 'swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py'),
+    ('mmseg', '_base_/models/upernet_swin.py'),
+    ('mmpretrain', '_base_/models/swin_transformer/tiny_224.py'),
+])
+def test_upstream_config_backbones_drop_in(library, config):
+    """The ``backbone`` dict of each library's shipped Swin-T config, with only its ``type``
+    changed (and the checkpoint left out), builds a windowlab Swin with the upstream model's
+    parameter count and output shapes. mmpretrain's dict leaves ``out_indices`` to the
+    default, which is ``(3,)`` there and the dense ``(0, 1, 2, 3)`` here: windowlab then has
+    the three extra output norms and maps."""
+    import importlib
+    import os
+
+    from mmengine.config import Config
+
+    root = os.path.join(os.path.dirname(importlib.import_module(library).__file__), '.mim',
+                        'configs')
+    if not os.path.isfile(os.path.join(root, config)):
+        pytest.skip(f'{library} is installed without its configs')
+    cfg = Config.fromfile(os.path.join(root, config)).model.backbone.to_dict()
+    cfg.pop('_delete_', None)
+    cfg.pop('init_cfg', None)
+    cfg.pop('pretrained', None)
+    upstream_type = cfg.pop('type')
+    registry = importlib.import_module(f'{library}.registry').MODELS
+    upstream = registry.build(dict(cfg, type=upstream_type))
+    upstream.eval()
+    ours = WLSwinTransformer(**cfg).eval()
+    # (mmpretrain refuses maps smaller than the window, so it gets a full-size image)
+    x = torch.randn(1, 3, *((224, 224) if library == 'mmpretrain' else (64, 96)))
+    with torch.no_grad():
+        theirs, mine = upstream(x), ours(x)
+    if library == 'mmpretrain':
+        extra = sum(p.numel() for i in range(3) for p in getattr(ours, f'norm{i}').parameters())
+        mine = mine[3:]
+    else:
+        extra = 0
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(ours) - extra == count(upstream)
+    assert [o.shape for o in mine] == [o.shape for o in theirs]
