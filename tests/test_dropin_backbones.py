@@ -217,3 +217,15 @@ def test_vwformer_layer_decay_for_vitaev2_vsa():
     assert scale['backbone.stages.3.reduction.attn.qkv.weight'] == 0.5 ** 3  # after stage 2
     assert scale['backbone.stages.3.normal.0.mlp.fc1.weight'] == 0.5
     assert scale['decode_head.conv_seg.weight'] == 1.0
+
+
+def test_final_norm_is_read_from_a_list_init_cfg():
+    """``final_norm`` of the Pretrained entry counts in the list form too."""
+    from windowlab.converters.checkpoint import pretrained_final_norm
+    model = WLSwinTransformer(arch=SWIN, out_indices=(3,), init_cfg=[
+        dict(type='Constant', layer='Linear', val=0.5),
+        dict(type='Pretrained', checkpoint='unused.pth', final_norm='norm3')])
+    assert pretrained_final_norm(model) == 'norm3'
+    model.init_cfg[1]['final_norm'] = 'norm0'
+    with pytest.raises(ValueError, match='not an output norm'):
+        pretrained_final_norm(model)
