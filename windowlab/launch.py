@@ -131,6 +131,7 @@ def build_runner(cfg):
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
+    check_model_keys(cfg)
     try:
         if 'runner_type' in cfg:
             return RUNNERS.build(cfg)
@@ -144,6 +145,7 @@ def build_runner(cfg):
 
 def build_model(cfg):
     """Build ``cfg.model`` in the config's scope (outside a Runner), e.g. for analysis tools."""
+    check_model_keys(cfg)
     return build_in_scope(cfg.model, cfg.get('default_scope'))
 
 
@@ -159,3 +161,79 @@ def build_in_scope(model_cfg, scope):
     registry = import_module(f'{scope}.registry').MODELS
     with DefaultScope.overwrite_default_scope(scope):
         return registry.build(model_cfg)
+
+
+def _constructor_arguments(obj):
+    """Names ``obj(...)`` accepts, or ``None`` where it cannot tell (``**kwargs``, C code)."""
+    import inspect
+
+    try:
+        params = inspect.signature(obj).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _resolve_type(name, registries):
+    """The one object ``name`` means in ``registries``; ``None`` if none or ambiguous."""
+    found = set()
+    for registry in registries:
+        try:
+            obj = registry.get(name)
+        except Exception:  # a scope prefix the registry does not know, a failed lazy import
+            obj = None
+        if obj is not None:
+            found.add(obj)
+    return found.pop() if len(found) == 1 else None
+
+
+def check_model_keys(cfg):
+    """Refuse a key of ``cfg.model`` (nested parts included) that its ``type`` does not take,
+    before a Runner prints its environment: raises :class:`ConfigError` naming the config
+    file, the key's path and the closest argument names.
+
+    Only parts whose constructor lists every argument (no ``**kwargs``) are checked; those
+    are exactly the ones that would stop with ``TypeError: unexpected keyword argument``.
+    The layers of mmengine's root registry (norms, activations, convolutions) are not:
+    mmcv's ``build_norm_layer`` and friends take keys of their own (``requires_grad``) out of
+    those dicts first.
+    """
+    from importlib import import_module
+
+    from mmengine.registry import MODELS, DefaultScope
+
+    from .registry import LAYERS
+
+    scope = cfg.get('default_scope')
+    if scope not in TASK_OF_SCOPE or 'model' not in cfg:
+        return
+    models = import_module(f'{scope}.registry').MODELS
+    models.import_from_location()
+    with DefaultScope.overwrite_default_scope(scope):
+        _check_keys(cfg.model, 'model', (models, LAYERS), set(MODELS.module_dict), cfg.filename)
+
+
+def _check_keys(value, path, registries, mmcv_layers, filename):
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_keys(item, f'{path}[{i}]', registries, mmcv_layers, filename)
+        return
+    if not isinstance(value, dict):
+        return
+    kind = value.get('type')
+    obj = None
+    if isinstance(kind, str) and kind not in mmcv_layers:
+        obj = _resolve_type(kind, registries)
+    accepted = _constructor_arguments(obj) if obj is not None else None
+    if accepted is not None:
+        for key in value:
+            if key != 'type' and key not in accepted:
+                close = difflib.get_close_matches(key, accepted, n=3, cutoff=0.6)
+                hint = f' Did you mean {", ".join(close)}?' if close else ''
+                raise ConfigError(
+                    f'{filename}: {path}.{key}: {kind} takes no argument {key!r}.{hint} '
+                    f'Its arguments: {", ".join(accepted)}.')
+    for key, item in value.items():
+        _check_keys(item, f'{path}.{key}', registries, mmcv_layers, filename)

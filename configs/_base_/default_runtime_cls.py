@@ -1,5 +1,7 @@
 # mmpretrain runtime (as mmpretrain 1.2 configs/_base_/default_runtime.py)
 default_scope = 'mmpretrain'
+# upstream tools and APIs (inferencers, browse_dataset, ...) import windowlab from the config
+custom_imports = dict(imports=['windowlab'], allow_failed_imports=False)
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),

@@ -1,5 +1,7 @@
 # mmdet runtime (as mmdet 3.3 configs/_base_/default_runtime.py)
 default_scope = 'mmdet'
+# upstream tools and APIs (inferencers, browse_dataset, ...) import windowlab from the config
+custom_imports = dict(imports=['windowlab'], allow_failed_imports=False)
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),

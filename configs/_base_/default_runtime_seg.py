@@ -1,5 +1,7 @@
 # mmseg runtime (as mmseg 1.2 configs/_base_/default_runtime.py)
 default_scope = 'mmseg'
+# upstream tools and APIs (inferencers, browse_dataset, ...) import windowlab from the config
+custom_imports = dict(imports=['windowlab'], allow_failed_imports=False)
 
 env_cfg = dict(
     cudnn_benchmark=True,
