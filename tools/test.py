@@ -1,9 +1,9 @@
 """Evaluate a windowlab checkpoint on the config's test set (classification, detection or
 segmentation, chosen by the config's ``default_scope``).
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE_OR_DIR]
-                                           [--show-dir DIR] [--cfg-options k=v ...]
-                                           [--trust-checkpoint]
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE_OR_DIR] [--tta]
+                                           [--show-dir DIR] [--show [--wait-time S]]
+                                           [--cfg-options k=v ...] [--trust-checkpoint]
 
 The checkpoint is loaded strictly: a file whose keys do not fit the model is refused with
 the list of missing/unexpected keys (convert official releases with tools/model_converters/).
@@ -30,7 +30,13 @@ def parse_args():
     parser.add_argument('--work-dir', help='the directory to save the file containing evaluation metrics')
     parser.add_argument('--out', help='detection/classification: a .pkl file to dump predictions to; '
                         'segmentation: a directory for the predicted label maps')
-    parser.add_argument('--show-dir', help='directory where painted predictions are saved')
+    parser.add_argument('--show-dir', help='directory where every painted prediction is saved')
+    parser.add_argument('--show', action='store_true', help='show each painted prediction in a window')
+    parser.add_argument('--wait-time', type=float, default=2,
+                        help='--show: seconds each prediction stays on screen')
+    parser.add_argument('--tta', action='store_true',
+                        help="test-time augmentation: the config's tta_pipeline views, merged by "
+                        'its tta_model')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. test_dataloader.batch_size=4')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
@@ -46,7 +52,8 @@ VISUALIZATION_HOOK = {'mmdet': 'DetVisualizationHook', 'mmseg': 'SegVisualizatio
 
 
 def add_outputs(cfg, args):
-    """Wire ``--out`` and ``--show-dir`` the way each OpenMMLab library's test.py does."""
+    """Wire ``--out``, ``--show-dir`` and ``--show`` the way each OpenMMLab library's test.py
+    does; every test image is painted."""
     scope = cfg.default_scope
     if args.out:
         if scope == 'mmseg':
@@ -58,17 +65,38 @@ def add_outputs(cfg, args):
             dump = 'DumpDetResults' if scope == 'mmdet' else 'DumpResults'
             evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
             cfg.test_evaluator = [*evaluators, dict(type=dump, out_file_path=args.out)]
-    if args.show_dir:
+    if args.show_dir or args.show:
         if 'visualization' not in cfg.default_hooks:
             cfg.default_hooks['visualization'] = dict(type=VISUALIZATION_HOOK[scope])
         hook = cfg.default_hooks['visualization']
+        hook.update(show=args.show, wait_time=args.wait_time, interval=1)
         if scope == 'mmdet':
             hook.update(draw=True, test_out_dir=args.show_dir)
         elif scope == 'mmseg':
-            hook.update(draw=True, interval=1)
-            cfg.visualizer['save_dir'] = args.show_dir
+            hook.update(draw=True)
+            if args.show_dir:
+                cfg.visualizer['save_dir'] = args.show_dir
         else:
             hook.update(enable=True, out_dir=args.show_dir)
+
+
+def use_tta(cfg):
+    """Wrap the model in ``cfg.tta_model`` and test on ``cfg.tta_pipeline`` (both come with
+    the base configs: configs/_base_/default_runtime_*.py and configs/_base_/datasets/)."""
+    missing = [key for key in ('tta_model', 'tta_pipeline') if key not in cfg]
+    if missing:
+        raise launch.ConfigError(
+            f'--tta needs {" and ".join(missing)} in {cfg.filename}; inherit a '
+            'configs/_base_/default_runtime_*.py (tta_model) and a configs/_base_/datasets/ '
+            'file (tta_pipeline), or define them')
+    cfg.model = dict(**cfg.tta_model, module=cfg.model)
+    hook = cfg.default_hooks.get('visualization')
+    if cfg.default_scope == 'mmpretrain' and hook and hook.get('enable'):
+        hook['type'] = 'TTAVisualizationHook'  # paints one view per image
+    dataset = cfg.test_dataloader.dataset
+    while 'dataset' in dataset:  # wrapper datasets (e.g. ConcatDataset of one)
+        dataset = dataset['dataset']
+    dataset['pipeline'] = cfg.tta_pipeline
 
 
 def main():
@@ -79,10 +107,15 @@ def main():
     if args.launcher != 'none':
         launch.use_gloo_without_cuda(cfg)
     add_outputs(cfg, args)
+    if args.tta:
+        use_tta(cfg)
+    cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='TestProgressHook')]
     launch.check_dataset_paths(cfg, ['test_dataloader'])
     cfg.load_from = None  # loaded strictly below instead of mmengine's lenient loader
     runner = launch.build_runner(cfg)
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    if args.tta:
+        model = model.module  # the checkpoint holds the model that the TTA wrapper runs
     checkpoint = load_checkpoint_file(args.checkpoint)
     load_state_dict_strict(model, unwrap_state_dict(checkpoint), source=f'checkpoint {args.checkpoint!r}')
     dataset_meta = checkpoint.get('meta', {}).get('dataset_meta') if isinstance(checkpoint, dict) else None

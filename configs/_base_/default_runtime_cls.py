@@ -25,3 +25,6 @@ log_level = 'INFO'
 load_from = None
 resume = False
 randomness = dict(seed=None, deterministic=False)
+
+# tools/test.py --tta averages the class scores of the dataset's tta_pipeline views
+tta_model = dict(type='AverageClsScoreTTA')

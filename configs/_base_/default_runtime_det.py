@@ -25,3 +25,7 @@ log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
 log_level = 'INFO'
 load_from = None
 resume = False
+
+# tools/test.py --tta: windowlab's InstanceTTAModel is mmdet's DetTTAModel that also merges masks
+tta_model = dict(type='InstanceTTAModel',
+                 tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=100))

@@ -16,5 +16,6 @@ log_level = 'INFO'
 load_from = None
 resume = False
 
+# tools/test.py --tta averages the segmentation logits of the dataset's tta_pipeline views
 tta_model = dict(type='SegTTAModel')
 

@@ -1,4 +1,4 @@
-from . import layers  # noqa: F401
+from . import layers, tta  # noqa: F401
 from .backbones import WLSwinTransformer
 
 __all__ = ['WLSwinTransformer']

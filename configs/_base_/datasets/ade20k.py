@@ -18,6 +18,18 @@ test_pipeline = [
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='PackSegInputs')
 ]
+# tools/test.py --tta: image ratios x (flipped, not flipped), averaged by the runtime's
+# tta_model (as mmseg's configs/_base_/datasets/ade20k.py)
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='TestTimeAug',
+         transforms=[[dict(type='Resize', scale_factor=r, keep_ratio=True)
+                      for r in [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]],
+                     [dict(type='RandomFlip', prob=0., direction='horizontal'),
+                      dict(type='RandomFlip', prob=1., direction='horizontal')],
+                     [dict(type='LoadAnnotations', reduce_zero_label=True)],
+                     [dict(type='PackSegInputs')]])
+]
 train_dataloader = dict(
     batch_size=4,
     num_workers=4,

@@ -37,6 +37,17 @@ test_pipeline = [
     dict(type='CenterCrop', crop_size=224),
     dict(type='PackInputs'),
 ]
+# tools/test.py --tta: the test view and its mirror image, scores averaged by the runtime's
+# tta_model
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ResizeEdge', scale=256, edge='short', backend='pillow', interpolation='bicubic'),
+    dict(type='CenterCrop', crop_size=224),
+    dict(type='TestTimeAug',
+         transforms=[[dict(type='RandomFlip', prob=0., direction='horizontal'),
+                      dict(type='RandomFlip', prob=1., direction='horizontal')],
+                     [dict(type='PackInputs')]])
+]
 train_dataloader = dict(
     batch_size=64,
     num_workers=5,

@@ -16,6 +16,18 @@ test_pipeline = [
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='PackSegInputs')
 ]
+# tools/test.py --tta: image ratios x (flipped, not flipped), averaged by the runtime's
+# tta_model (as mmseg's configs/_base_/datasets/ade20k.py)
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='TestTimeAug',
+         transforms=[[dict(type='Resize', scale_factor=r, keep_ratio=True)
+                      for r in [0.75, 1.0, 1.25]],
+                     [dict(type='RandomFlip', prob=0., direction='horizontal'),
+                      dict(type='RandomFlip', prob=1., direction='horizontal')],
+                     [dict(type='LoadAnnotations', reduce_zero_label=True)],
+                     [dict(type='PackSegInputs')]])
+]
 dataset = dict(type=dataset_type, data_root=data_root, metainfo=metainfo, img_suffix='.jpg',
                seg_map_suffix='.png', reduce_zero_label=True)
 train_dataloader = dict(

@@ -19,6 +19,19 @@ test_pipeline = [
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
 ]
+# tools/test.py --tta: every scale x (flipped, not flipped), merged by the runtime's tta_model
+# (as mmdet's configs/retinanet/retinanet_tta.py)
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='TestTimeAug',
+         transforms=[[dict(type='Resize', scale=s, keep_ratio=True)
+                      for s in [(160, 128), (240, 192)]],
+                     [dict(type='RandomFlip', prob=1.), dict(type='RandomFlip', prob=0.)],
+                     [dict(type='LoadAnnotations', with_bbox=True, with_mask=True)],
+                     [dict(type='PackDetInputs',
+                           meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                                      'scale_factor', 'flip', 'flip_direction'))]])
+]
 train_dataloader = dict(
     batch_size=2,
     num_workers=0,

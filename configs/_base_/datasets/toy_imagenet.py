@@ -17,6 +17,15 @@ test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='PackInputs'),
 ]
+# tools/test.py --tta: the test view and its mirror image, scores averaged by the runtime's
+# tta_model
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='TestTimeAug',
+         transforms=[[dict(type='RandomFlip', prob=0., direction='horizontal'),
+                      dict(type='RandomFlip', prob=1., direction='horizontal')],
+                     [dict(type='PackInputs')]])
+]
 train_dataloader = dict(
     batch_size=8,
     num_workers=0,
