@@ -237,3 +237,17 @@ def _check_keys(value, path, registries, mmcv_layers, filename):
                     f'Its arguments: {", ".join(accepted)}.')
     for key, item in value.items():
         _check_keys(item, f'{path}.{key}', registries, mmcv_layers, filename)
+
+
+def build_dataset(cfg, phase):
+    """The dataset of ``cfg.<phase>_dataloader`` (``phase``: train, val or test), built with
+    the config's scope (its transforms and dataset types)."""
+    from mmengine.registry import DATASETS, DefaultScope, init_default_scope
+
+    loader = cfg.get(f'{phase}_dataloader')
+    if not loader:
+        raise ConfigError(f'{cfg.filename} has no {phase}_dataloader; pick another phase')
+    check_dataset_paths(cfg, [f'{phase}_dataloader'])
+    init_default_scope(cfg.default_scope)
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        return DATASETS.build(loader.dataset)
