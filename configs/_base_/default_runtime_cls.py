@@ -27,4 +27,5 @@ resume = False
 randomness = dict(seed=None, deterministic=False)
 
 # tools/test.py --tta averages the class scores of the dataset's tta_pipeline views
-tta_model = dict(type='AverageClsScoreTTA')
+# (windowlab's ClsScoreTTAModel: mmpretrain's AverageClsScoreTTA with the label of those scores)
+tta_model = dict(type='ClsScoreTTAModel')

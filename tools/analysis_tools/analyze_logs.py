@@ -90,18 +90,19 @@ def plot_curve(runs, keys, legend=None, title=None):
     legend = legend or [r.name for r in runs]
     if len(legend) != len(runs):
         raise ValueError(f'--legend has {len(legend)} names for {len(runs)} logs')
-    fig, axes = plt.subplots(len(keys), 1, figsize=(8, 3.2 * len(keys)), squeeze=False)
+    fig, axes = plt.subplots(len(keys), 1, figsize=(8, 3.2 * len(keys)), squeeze=False,
+                             sharex=True)
     for ax, key in zip(axes[:, 0], keys):
         for run, label in zip(runs, legend):
             steps, values = run.series(key)
             ax.plot(steps, values, marker='o' if len(steps) <= 50 else None, markersize=4,
                     label=label)
-        ax.set_xlabel('iteration', fontsize=12)
         ax.set_ylabel(key, fontsize=12)
         ax.tick_params(labelsize=11)
         ax.grid(alpha=0.3)
         if len(runs) > 1:
             ax.legend(fontsize=11)
+    axes[-1, 0].set_xlabel('iteration', fontsize=12)
     if title:
         fig.suptitle(title, fontsize=14)
     fig.tight_layout()

@@ -5,7 +5,7 @@ saved as a figure; the task follows the config's ``default_scope``.
     python tools/analysis_tools/confusion_matrix.py CONFIG PRED --out cm.png [--counts]
                                       [--score-thr 0.3] [--tp-iou-thr 0.5]   # detection
 
-* classification: one count per image (``gt_label``, ``pred_label`` of the .pkl);
+* classification: one count per image (``gt_label``, top ``pred_score`` of the .pkl);
 * detection: per image, the detections scoring at least ``--score-thr`` are matched, highest
   score first, one-to-one to the unmatched ground-truth box of highest IoU (at least
   ``--tp-iou-thr``, any class). A match counts at (its ground-truth class, its class); an
@@ -28,9 +28,11 @@ from windowlab import launch
 
 
 def classification_matrix(results, num_classes):
+    """Image counts; the prediction is the top score, as mmpretrain's Accuracy takes it."""
     matrix = np.zeros((num_classes, num_classes), np.int64)
     for r in results:
-        matrix[int(r['gt_label'][0]), int(r['pred_label'][0])] += 1
+        pred = r['pred_score'].argmax() if 'pred_score' in r else r['pred_label'][0]
+        matrix[int(r['gt_label'][0]), int(pred)] += 1
     return matrix
 
 
