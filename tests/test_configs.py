@@ -36,6 +36,8 @@ def data_samples(scope, side):
 @pytest.mark.parametrize('config', CONFIGS)
 def test_config_builds_and_runs(config):
     cfg = Config.fromfile(REPO / config)
+    # upstream tools and inferencers import windowlab from the config itself
+    assert cfg.custom_imports == dict(imports=['windowlab'], allow_failed_imports=False)
     rpn = cfg.model.get('test_cfg', {}).get('rpn')
     if rpn:  # a few proposals are enough to run the RoI heads once
         rpn.update(nms_pre=50, max_per_img=10)

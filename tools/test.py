@@ -31,7 +31,8 @@ def parse_args():
     parser.add_argument('--out', help='detection/classification: a .pkl file to dump predictions to; '
                         'segmentation: a directory for the predicted label maps')
     parser.add_argument('--show-dir', help='directory where every painted prediction is saved')
-    parser.add_argument('--show', action='store_true', help='show each painted prediction in a window')
+    parser.add_argument('--show', action='store_true',
+                        help='show each painted prediction in a window')
     parser.add_argument('--wait-time', type=float, default=2,
                         help='--show: seconds each prediction stays on screen')
     parser.add_argument('--tta', action='store_true',

@@ -42,7 +42,8 @@ class Run:
             config = osp.join(osp.dirname(path), 'config.py')
             if osp.isfile(config):
                 from mmengine.config import Config
-                self.scope = Config.fromfile(config, import_custom_modules=False).get('default_scope')
+                config = Config.fromfile(config, import_custom_modules=False)
+                self.scope = config.get('default_scope')
 
     def _read(self, path):
         last_train_step = None
@@ -127,7 +128,8 @@ def main(argv=None):
     commands = parser.add_subparsers(dest='command', required=True)
     plot = commands.add_parser('plot_curve', help='plot logged scalars against the iteration')
     plot.add_argument('logs', nargs='+', help='work_dir, run folder or vis_data/*.json')
-    plot.add_argument('--keys', nargs='+', help='scalars to plot (default: loss and the task metric)')
+    plot.add_argument('--keys', nargs='+',
+                      help='scalars to plot (default: loss and the task metric)')
     plot.add_argument('--legend', nargs='+', help='one name per log')
     plot.add_argument('--title')
     plot.add_argument('--out', help='save the figure (PNG, PDF, ...) instead of showing it')

@@ -79,7 +79,7 @@ def main(argv=None):
     scope = cfg.default_scope
     dataset = launch.build_dataset(cfg, args.phase)
     cfg.visualizer.pop('vis_backends', None)  # images go to --output-dir, nothing else
-    cfg.visualizer['name'] = 'browse_dataset'
+    cfg.visualizer['name'] = f'browse_dataset_{scope}'  # one instance per visualizer class
     visualizer = VISUALIZERS.build(cfg.visualizer)
     visualizer.dataset_meta = dataset.metainfo
     count = len(dataset) if args.max_images is None else min(args.max_images, len(dataset))
@@ -88,7 +88,7 @@ def main(argv=None):
         sample = item['data_samples']
         name = osp.basename(sample.get('img_path') or f'{i:06d}.png')
         img, scale = network_image(item['inputs'], args.min_side)
-        out_file = osp.join(args.output_dir, osp.splitext(name)[0] + '.png') if args.output_dir else None
+        out_file = args.output_dir and osp.join(args.output_dir, osp.splitext(name)[0] + '.png')
         paint(visualizer, scope, name, img, sample, scale, args.show, args.show_interval, out_file)
     if args.output_dir:
         print(f'{count} images painted into {args.output_dir}')

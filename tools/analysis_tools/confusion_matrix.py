@@ -173,7 +173,8 @@ def main(argv=None):
     title = args.title or osp.splitext(osp.basename(args.config))[0]
     plot_matrix(matrix, names, title, args.counts).savefig(args.out, dpi=100)
     np.set_printoptions(linewidth=200)
-    print(f'rows: ground truth, columns: prediction ({", ".join(names)})\n{matrix}\nsaved {args.out}')
+    print(f'rows: ground truth, columns: prediction ({", ".join(names)})\n{matrix}\n'
+          f'saved {args.out}')
 
 
 if __name__ == '__main__':
