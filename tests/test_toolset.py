@@ -182,7 +182,7 @@ def test_instance_tta_model_flips_masks_back_and_keeps_those_of_the_kept_boxes()
     from mmdet.structures import DetDataSample
     from mmengine.structures import InstanceData
 
-    from windowlab.models.tta import InstanceTTAModel
+    from windowlab.models.det_tta import InstanceTTAModel
 
     h, w = 6, 10
     mask = torch.zeros(1, h, w, dtype=torch.bool)
@@ -207,7 +207,7 @@ def test_instance_tta_model_flips_masks_back_and_keeps_those_of_the_kept_boxes()
 def test_cls_tta_model_labels_the_averaged_scores():
     from mmpretrain.structures import DataSample
 
-    from windowlab.models.tta import ClsScoreTTAModel
+    from windowlab.models.cls_tta import ClsScoreTTAModel
 
     views = [DataSample().set_pred_score(torch.tensor([0.5, 0.4, 0.1])).set_pred_label(0),
              DataSample().set_pred_score(torch.tensor([0.1, 0.6, 0.3])).set_pred_label(1)]

@@ -93,6 +93,7 @@ def use_tta(cfg):
     cfg.model = dict(**cfg.tta_model, module=cfg.model)
     hook = cfg.default_hooks.get('visualization')
     if cfg.default_scope == 'mmpretrain' and hook and hook.get('enable'):
+        from windowlab.engine import tta_visualization_hook  # noqa: F401  (registers it)
         hook['type'] = 'TTAVisualizationHook'  # paints one view per image
     dataset = cfg.test_dataloader.dataset
     while 'dataset' in dataset:  # wrapper datasets (e.g. ConcatDataset of one)

@@ -120,7 +120,9 @@ def register_task(task):
         return
     registry = _library_registry(task)
     registry.import_from_location()  # the library's own models first, to see name collisions
-    from . import models  # noqa: F401  (the core's own models)
+    from . import models  # the core's own models
+    for module in models.TASK_MODULES.get(task, ()):
+        import_module(module, models.__name__)
     load_projects(task)
     for key, cls, tasks in _MODELS:
         if task in tasks:

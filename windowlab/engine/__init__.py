@@ -1,5 +1,5 @@
 from .progress_hook import TestProgressHook
 from .rng_state_hook import RNGStateHook
-from .tta_visualization_hook import TTAVisualizationHook
 
-__all__ = ['RNGStateHook', 'TestProgressHook', 'TTAVisualizationHook']
+# tta_visualization_hook needs mmpretrain: tools/test.py imports it when it uses it.
+__all__ = ['RNGStateHook', 'TestProgressHook']

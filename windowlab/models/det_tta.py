@@ -1,17 +1,14 @@
-"""Test-time augmentation models (``tools/test.py --tta``) where upstream's fall short.
+"""Test-time augmentation for instance segmentation (``tools/test.py --tta`` on Mask R-CNN).
 
-* mmdet's ``DetTTAModel`` merges boxes only and refuses predictions with masks.
-  :class:`InstanceTTAModel` merges the masks with them: every view's boxes and masks are
-  flipped back to the original image, pooled, and the masks of the boxes that survive the
-  class-wise NMS are kept.
-* mmpretrain's ``AverageClsScoreTTA`` averages the scores but keeps the first view's
-  ``pred_label``; :class:`ClsScoreTTAModel` sets the label of the averaged scores.
+mmdet's ``DetTTAModel`` merges boxes only and refuses predictions with masks.
+:class:`InstanceTTAModel` merges the masks with them: every view's boxes and masks are
+flipped back to the original image, pooled, and the masks of the boxes that survive the
+class-wise NMS are kept. Imported (and registered) only when mmdet looks a model up.
 """
 import torch
 from mmcv.ops import batched_nms
 from mmdet.models.test_time_augs import DetTTAModel
 from mmengine.structures import InstanceData
-from mmpretrain.models.tta import AverageClsScoreTTA
 
 from ..registry import register_model
 
@@ -41,15 +38,6 @@ class InstanceTTAModel(DetTTAModel):
         result = data_samples[0]
         result.pred_instances = merged
         return result
-
-
-@register_model(tasks=('cls', ))
-class ClsScoreTTAModel(AverageClsScoreTTA):
-    """``AverageClsScoreTTA`` whose ``pred_label`` is the argmax of the averaged scores."""
-
-    def _merge_single_sample(self, data_samples):
-        merged = super()._merge_single_sample(data_samples)
-        return merged.set_pred_label(merged.pred_score.argmax(-1, keepdim=True))
 
 
 def _unflip(masks, meta):
