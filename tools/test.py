@@ -96,7 +96,7 @@ def use_tta(cfg):
         from windowlab.engine import tta_visualization_hook  # noqa: F401  (registers it)
         hook['type'] = 'TTAVisualizationHook'  # paints one view per image
     dataset = cfg.test_dataloader.dataset
-    while 'dataset' in dataset:  # wrapper datasets (e.g. ConcatDataset of one)
+    while 'dataset' in dataset:  # wrapper datasets (RepeatDataset, ClassBalancedDataset, ...)
         dataset = dataset['dataset']
     dataset['pipeline'] = cfg.tta_pipeline
 
