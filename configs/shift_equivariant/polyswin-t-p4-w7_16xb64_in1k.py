@@ -11,5 +11,4 @@ _base_ = [
 model = dict(
     backbone=dict(_delete_=True, type='PolySwin', arch='tiny', window_size=7, drop_path_rate=0.1,
                   out_indices=(3, )))
-custom_imports = dict(imports=['windowlab.evaluation.shift_consistency'])
 custom_hooks = [dict(type='ShiftConsistencyHook', shift_range='paper')]

@@ -20,5 +20,4 @@ train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=5, max_keep_ckpts=2),
                      visualization=dict(resize=224))
 # the circular-shift consistency next to the accuracy (tools/analysis_tools/shift_consistency.py)
-custom_imports = dict(imports=['windowlab.evaluation.shift_consistency'])
 custom_hooks = [dict(type='ShiftConsistencyHook', shift_range='paper')]

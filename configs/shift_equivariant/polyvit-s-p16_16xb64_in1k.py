@@ -25,5 +25,4 @@ model = dict(
 )
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'.cls_token': dict(decay_mult=0.0)}))
 train_cfg = dict(max_epochs=400)
-custom_imports = dict(imports=['windowlab.evaluation.shift_consistency'])
 custom_hooks = [dict(type='ShiftConsistencyHook', shift_range='paper')]

@@ -7,5 +7,4 @@ model = dict(
         _delete_=True, type='PolySwin',
         arch=dict(embed_dims=32, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8)), window_size=2,
         drop_path_rate=0.1, out_indices=(0, 1, 2, 3), roll_back=True))
-custom_imports = dict(imports=['windowlab.evaluation.shift_consistency'])
 custom_hooks = [dict(type='ShiftConsistencyHook', shift_range='aps')]

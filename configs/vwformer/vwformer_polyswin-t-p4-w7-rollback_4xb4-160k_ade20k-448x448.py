@@ -21,5 +21,4 @@ train_pipeline = [
     dict(type='PackSegInputs')
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-custom_imports = dict(imports=['windowlab.evaluation.shift_consistency'])
 custom_hooks = [dict(type='ShiftConsistencyHook', shift_range='aps')]
