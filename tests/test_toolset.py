@@ -367,3 +367,16 @@ def test_typo_in_a_nested_layer_key_is_found_too():
     with pytest.raises(launch.ConfigError, match=r"model\.backbone\.attn_cfg\.num_head: "
                        r"VSAWindowAttention takes no argument 'num_head'\. Did you mean num_heads\?"):
         launch.check_model_keys(cfg)
+
+
+def test_typo_in_a_key_passed_on_through_kwargs_is_explained_after_the_build(tmp_path):
+    # UPerHead takes **kwargs and hands them to BaseDecodeHead: no static check can judge it
+    cfg = Config.fromfile(REPO / TOYS['seg'])
+    cfg.work_dir = str(tmp_path)
+    cfg.model.decode_head['chanels'] = 64
+    launch.check_model_keys(cfg)
+    with pytest.raises(launch.ConfigError) as info:
+        launch.build_runner(cfg)
+    assert str(info.value) == (
+        f"{cfg.filename}: model.decode_head.chanels: UPerHead takes no argument 'chanels' "
+        "(refused by BaseDecodeHead.__init__). Did you mean channels, in_channels, out_channels?")

@@ -141,6 +141,11 @@ def build_runner(cfg):
         if better is None:
             raise
         raise better from e
+    except TypeError as e:  # a key that check_model_keys could not judge (``**kwargs``)
+        better = explain_unexpected_key(e, cfg)
+        if better is None:
+            raise
+        raise better from e
 
 
 def build_model(cfg):
@@ -213,6 +218,51 @@ def check_model_keys(cfg):
     models.import_from_location()
     with DefaultScope.overwrite_default_scope(scope):
         _check_keys(cfg.model, 'model', (models, LAYERS), set(MODELS.module_dict), cfg.filename)
+
+
+_UNEXPECTED_KEY = re.compile(r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'")
+
+
+def explain_unexpected_key(error, cfg):
+    """Turn ``TypeError: X.__init__() got an unexpected keyword argument 'k'`` raised while
+    building ``cfg.model`` into a :class:`ConfigError` like :func:`check_model_keys`'s: the
+    config file, the key's path(s) in ``cfg.model`` and the closest argument names of the
+    class being built (its own and those of its parents up to ``X``, which ``**kwargs`` pass
+    the key on to)."""
+    import inspect
+
+    match = _UNEXPECTED_KEY.search(str(error))
+    paths = sorted(_paths_of_key(cfg.model, match.group(2), 'model')) if match else []
+    if not paths:
+        return None
+    owner, key = match.groups()
+    tb = error.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    instance = tb.tb_frame.f_locals.get('self')  # the object whose constructor was running
+    built = type(instance).__name__ if instance is not None else owner
+    accepted = []
+    for cls in type(instance).__mro__ if instance is not None else ():
+        params = inspect.signature(cls.__init__).parameters.values()
+        accepted += [p.name for p in params if p.name not in accepted and p.name != 'self'
+                     and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        if cls.__name__ == owner:
+            break
+    close = difflib.get_close_matches(key, accepted, n=3, cutoff=0.6)
+    hint = f' Did you mean {", ".join(close)}?' if close else ''
+    return ConfigError(f'{cfg.filename}: {" or ".join(paths)}: {built} takes no argument '
+                       f'{key!r} (refused by {owner}.__init__).{hint}')
+
+
+def _paths_of_key(value, key, path):
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _paths_of_key(item, key, f'{path}[{i}]')
+    elif isinstance(value, dict):
+        for k, item in value.items():
+            if k == key:
+                yield f'{path}.{k}'
+            yield from _paths_of_key(item, key, f'{path}.{k}')
 
 
 def _check_keys(value, path, registries, mmcv_layers, filename):
