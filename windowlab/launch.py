@@ -240,18 +240,22 @@ def explain_unexpected_key(error, cfg):
     while tb.tb_next is not None:
         tb = tb.tb_next
     instance = tb.tb_frame.f_locals.get('self')  # the object whose constructor was running
-    built = type(instance).__name__ if instance is not None else owner
+    if not isinstance(instance, torch.nn.Module):  # not a model part: a hook, a visualizer...
+        return None
     accepted = []
-    for cls in type(instance).__mro__ if instance is not None else ():
-        params = inspect.signature(cls.__init__).parameters.values()
+    for cls in type(instance).__mro__:
+        try:
+            params = inspect.signature(cls.__init__).parameters.values()
+        except (TypeError, ValueError):  # C code
+            continue
         accepted += [p.name for p in params if p.name not in accepted and p.name != 'self'
                      and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
         if cls.__name__ == owner:
             break
     close = difflib.get_close_matches(key, accepted, n=3, cutoff=0.6)
     hint = f' Did you mean {", ".join(close)}?' if close else ''
-    return ConfigError(f'{cfg.filename}: {" or ".join(paths)}: {built} takes no argument '
-                       f'{key!r} (refused by {owner}.__init__).{hint}')
+    return ConfigError(f'{cfg.filename}: {" or ".join(paths)}: {type(instance).__name__} '
+                       f'takes no argument {key!r} (refused by {owner}.__init__).{hint}')
 
 
 def _paths_of_key(value, key, path):
