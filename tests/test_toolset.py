@@ -356,7 +356,7 @@ def test_typo_in_a_backbone_key_names_config_key_and_fix_without_the_environment
     message = result.stderr.strip().splitlines()[-1]
     assert message.startswith(f'windowlab.launch.ConfigError: {toys / "cls.py"}: '
                               "model.backbone.windw_size: WLSwinTransformer takes no argument "
-                              "'windw_size'. Did you mean window_size?")
+                              "'windw_size'. Did you mean window_size")  # the closest first
     output = result.stdout + result.stderr
     assert 'System environment' not in output and len(output.splitlines()) < 30
 
