@@ -70,16 +70,18 @@ def run_train(config, *args, check=True):
 
 
 def user_config(task, toy_root, work_dir, path, seed=None, kill_at=None, **cfg_options):
-    """The task's toy config as a user runs it, shortened: 4 epochs (classification, one
-    iteration each) or 6 iterations, a checkpoint every 2, a log line every iteration."""
+    """The task's toy config as a user runs it, shortened: 3 epochs of 4 iterations with a
+    checkpoint after each (classification) or 6 iterations with a checkpoint every 2; a log
+    line every iteration."""
     cfg = Config.fromfile(str(CONFIGS[task]))
     redirect_data(cfg, toy_root)
     cfg.work_dir = str(work_dir)
     if task == 'classification':
-        cfg.train_cfg.update(max_epochs=4, val_interval=10)
+        cfg.train_cfg.update(max_epochs=3, val_interval=10)
+        cfg.default_hooks.checkpoint.interval = 1
     else:
         cfg.train_cfg.update(max_iters=6, val_interval=2 if task == 'segmentation' else 10)
-    cfg.default_hooks.checkpoint.interval = 2
+        cfg.default_hooks.checkpoint.interval = 2
     cfg.default_hooks.logger.interval = 1
     cfg.default_hooks.pop('visualization', None)
     if task == 'segmentation':
@@ -111,18 +113,19 @@ def assert_same_training_state(got, expected):
             assert torch.equal(got['optimizer']['state'][slot][name], value), (slot, name)
 
 
-@pytest.mark.parametrize('task', ['classification', 'detection'])
-def test_sigkilled_run_without_seed_resumes_bit_exactly(task, toy_root, tmp_path):
+@pytest.mark.parametrize('task,kill_at,last_good', [('classification', 6, 'epoch_1.pth'),
+                                                     ('detection', 5, 'iter_4.pth')])
+def test_sigkilled_run_without_seed_resumes_bit_exactly(task, kill_at, last_good, toy_root,
+                                                        tmp_path):
     crashed = tmp_path / 'crashed'
-    killed = run_train(user_config(task, toy_root, crashed, tmp_path / 'killed.py', kill_at=3),
-                       check=False)
+    killed = run_train(user_config(task, toy_root, crashed, tmp_path / 'killed.py',
+                                   kill_at=kill_at), check=False)
     assert killed.returncode == -9, killed.stderr[-2000:]
-    assert not (crashed / 'last_checkpoint').read_text().strip().endswith(('_4.pth', '_6.pth'))
+    assert (crashed / 'last_checkpoint').read_text().strip().endswith(last_good)
+    seed = torch.load(crashed / last_good, map_location='cpu', weights_only=True)['meta']['seed']
     resumed = run_train(user_config(task, toy_root, crashed, tmp_path / 'resume.py'), '--resume')
     assert 'resumed epoch' in resumed.stdout + resumed.stderr
-    # the uninterrupted run, with the seed the crashed run drew
-    seed = torch.load(crashed / 'iter_2.pth' if task == 'detection' else crashed / 'epoch_2.pth',
-                      map_location='cpu', weights_only=True)['meta']['seed']
+    # the uninterrupted run, with the seed that the crashed run drew
     straight = tmp_path / 'straight'
     run_train(user_config(task, toy_root, straight, tmp_path / 'straight.py', seed=seed))
     assert_same_training_state(final_checkpoint(crashed)[1], final_checkpoint(straight)[1])
