@@ -285,6 +285,14 @@ def _mib(n):
     return f'{n / 2 ** 20:.1f} MiB'
 
 
+def is_main_process():
+    """Global rank 0 before the process group exists (torchrun, slurm or mpi variables)."""
+    for name in ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK', 'PMI_RANK'):
+        if name in os.environ:
+            return int(os.environ[name]) == 0
+    return True
+
+
 class WorkDirLock:
     """``work_dir/.train.lock`` (JSON: pid, host, start time, command) held by the running
     training process; a second run into the same work_dir is refused.

@@ -2,6 +2,8 @@
 import math
 import os.path as osp
 
+import torch
+from mmengine import dist
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
@@ -35,6 +37,11 @@ class FiniteLossHook(Hook):
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         bad = {name: float(value) for name, value in (outputs or {}).items()
                if 'loss' in name and not math.isfinite(float(value))}
+        if dist.is_distributed():  # every rank stops, or the others hang in the next all-reduce
+            flag = torch.tensor([float(bool(bad))])
+            dist.all_reduce(flag, op='max')
+            if flag.item() and not bad:
+                bad = {'loss': 'non-finite on another rank'}
         if not bad:
             return
         if self.stop:
