@@ -150,6 +150,7 @@ def test_tie_break_keys_are_bounded_and_shift_invariant():
 
 
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # the static size check
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit.trace is deprecated
 def test_selection_traces_without_python_branching():
     x = layer_norm_map(2, 8, 8, 8)
     traced = torch.jit.trace(lambda t: select_anchors(t, 4), (x,))

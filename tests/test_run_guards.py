@@ -3,6 +3,7 @@ a busy work_dir (lock with stale-lock detection), a work_dir with an earlier run
 checkpoints (without --resume/--overwrite), a truncated checkpoint to resume, too little
 disk space for the next checkpoint, a read-only work_dir; a disk that fills up while a
 checkpoint is written gives a clear error and keeps the previous file."""
+import argparse
 import errno
 import json
 import os
@@ -195,3 +196,11 @@ def test_train_refuses_a_read_only_work_dir(seg_config, tmp_path):
     finally:
         tmp_path.chmod(0o755)
     assert result.returncode == 1 and 'is not writable' in result.stderr
+
+
+def test_resume_from_a_valid_but_untrusted_checkpoint_is_not_called_corrupt(tmp_path):
+    from windowlab.converters.checkpoint import UntrustedCheckpointError
+
+    torch.save({'meta': {'seed': 1}, 'args': argparse.Namespace(lr=0.1)}, tmp_path / 'iter_2.pth')
+    with pytest.raises(UntrustedCheckpointError, match='argparse.Namespace.*--trust-checkpoint'):
+        launch.read_checkpoint_meta(str(tmp_path / 'iter_2.pth'))

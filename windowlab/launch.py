@@ -9,6 +9,7 @@ import glob
 import json
 import os
 import os.path as osp
+import pickle
 import re
 import shutil
 import socket
@@ -242,9 +243,15 @@ def read_checkpoint_meta(path, work_dir=None):
         return {}
     if not osp.isfile(path):
         raise RunError(f'cannot resume: checkpoint {path!r} does not exist')
-    try:
-        checkpoint = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
-    except Exception as e:  # truncated zip, not a torch file, ...
+    from .converters.checkpoint import UntrustedCheckpointError, checkpoint_read_error
+
+    try:  # torch's default loader: weights-only unless --trust-checkpoint
+        checkpoint = torch.load(path, map_location='cpu', mmap=True)
+    except Exception as e:  # truncated zip, not a torch file, an untrusted type ...
+        if isinstance(e, pickle.UnpicklingError):
+            error = checkpoint_read_error(path, e)
+            if isinstance(error, UntrustedCheckpointError):  # a fine file: say how to trust it
+                raise error from e
         others = [n for n in existing_checkpoints(work_dir or osp.dirname(path))
                   if n != osp.basename(path)]
         hint = (f' Other checkpoints there: {", ".join(others[-3:])}; resume from one with '
