@@ -93,6 +93,9 @@ class _BeforeFetch:
     def __iter__(self):
         return self
 
+    def __getattr__(self, name):  # e.g. the wrapped iterator's ``epoch``
+        return getattr(self.iterator, name)
+
     def __next__(self):
         if self.skip == 0:
             self.action()
