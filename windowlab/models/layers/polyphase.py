@@ -135,7 +135,8 @@ def select_anchors(x, p, hw_dims=(2, 3), rtol=TIE_RTOL):
     comps = _components(x, p, hw_dims)
     norms = _norms(comps)
     keys = _keys(comps, norms)
-    norm_rtol = max(rtol, torch.finfo(x.dtype).eps)  # float16/bfloat16 maps: their rounding
+    eps = torch.finfo(x.dtype).eps if x.is_floating_point() else 0.0
+    norm_rtol = max(rtol, eps)  # float16/bfloat16 maps: their own rounding
     tied = norms >= norms.amax(dim=1, keepdim=True) * (1 - norm_rtol)
     keys = keys.masked_fill(~tied, -2.0)  # keys lie in [-1, 1]
     best = tied & (keys >= keys.amax(dim=1, keepdim=True) - rtol)
