@@ -67,6 +67,13 @@ def test_checkpoints_keep_the_random_state(config):
     assert hooks.get('rng_state', {}).get('type') == 'RNGStateHook'
 
 
+@pytest.mark.parametrize('config', CONFIGS)
+def test_non_finite_losses_stop_training(config):
+    """Every config stops on a NaN/inf loss (FiniteLossHook, opt-out: stop=False)."""
+    hooks = Config.fromfile(REPO / config).default_hooks
+    assert hooks.get('finite_loss') == dict(type='FiniteLossHook')
+
+
 def test_every_family_has_configs_for_every_task():
     for family in {Path(c).parts[1] for c in CONFIGS}:
         names = [Path(c).name for c in CONFIGS if Path(c).parts[1] == family]

@@ -3,9 +3,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from windowlab.models.layers.polyphase import (AnchorRecorder, PolyphaseAnchor,
+from windowlab.models.layers.polyphase import (TIE_RTOL, AnchorRecorder, PolyphaseAnchor,
                                                polyphase_anchor, polyphase_norms,
-                                               roll_per_sample, select_anchors)
+                                               roll_per_sample, select_anchors,
+                                               tie_break_keys)
 
 
 def brute_force_anchor(x, p):
@@ -75,13 +76,86 @@ def test_plain_shift_is_not_equivariant_without_anchor():
     assert (pooled - shifted).abs().max() > 1e-2
 
 
-def test_ties_go_to_first_index():
-    x = torch.ones(2, 3, 8, 8)
-    assert select_anchors(x, 4).tolist() == [[0, 0], [0, 0]]
+def reference_tie_rule(x, p, rtol=TIE_RTOL):
+    """The documented rule spelled out in float64 with Python loops: norms within ``rtol`` of
+    the largest tie; among them the largest ramp-weighted sum (within ``rtol`` of its
+    Cauchy-Schwarz bound) wins; then the first row-major index."""
+    out = []
+    for b in range(x.shape[0]):
+        comps = [x[b, :, i::p, j::p].double() for i in range(p) for j in range(p)]
+        norms = [c.norm().item() for c in comps]
+        ramp = torch.arange(1, x.shape[1] + 1, dtype=torch.float64)
+        n = comps[0][0].numel()
+        bound = ramp.norm().item() * n ** 0.5 * max(norms)
+        keys = [(c.sum(dim=(1, 2)) @ ramp).item() / bound for c in comps]
+        tied = [k for k in range(p * p) if norms[k] >= max(norms) * (1 - rtol)]
+        best_key = max(keys[k] for k in tied)
+        k = next(k for k in tied if keys[k] >= best_key - rtol)
+        out.append((k // p, k % p))
+    return torch.tensor(out)
+
+
+def layer_norm_map(b, c, h, w, seed=0):
+    """Channel-first maps whose tokens all have the same norm (LayerNorm at default init):
+    every polyphase component ties in exact arithmetic."""
+    x = torch.randn(b, h, w, c, generator=torch.Generator().manual_seed(seed))
+    return F.layer_norm(x, (c,)).permute(0, 3, 1, 2)
+
+
+def test_ties_are_broken_by_the_documented_rule():
+    # equal norms: the larger ramp-weighted sum wins, not the first index
     x = torch.zeros(1, 1, 6, 6)
-    x[0, 0, 1, 2] = 5.0  # component (1, 2) of p=3
-    x[0, 0, 2, 0] = -5.0  # component (2, 0): same norm, later index
+    x[0, 0, 1, 2] = -5.0  # component (1, 2) of p=3
+    x[0, 0, 2, 0] = 5.0  # component (2, 0): same norm, larger key
+    assert select_anchors(x, 3).tolist() == [[2, 0]]
+    # equal norms and keys (a constant map): the first index
+    assert select_anchors(torch.ones(2, 3, 8, 8), 4).tolist() == [[0, 0], [0, 0]]
+    # a lead above the tolerance keeps the largest norm (the official rule)
+    x[0, 0, 1, 2] = -5.0 * (1 + 3 * TIE_RTOL)
     assert select_anchors(x, 3).tolist() == [[1, 2]]
+    # a lead below it is a tie
+    x[0, 0, 1, 2] = -5.0 * (1 + TIE_RTOL / 3)
+    assert select_anchors(x, 3).tolist() == [[2, 0]]
+    for p in (2, 3, 7):
+        x = layer_norm_map(4, 16, 2 * p, 3 * p, seed=p)
+        norms = polyphase_norms(x.double(), p)
+        assert (1 - norms.amin(1) / norms.amax(1)).max() < TIE_RTOL / 10  # all tie
+        assert torch.equal(select_anchors(x, p), reference_tie_rule(x, p))
+
+
+@pytest.mark.parametrize('p', [2, 4, 7])
+def test_tied_maps_anchor_covariantly_whatever_the_rounding(p):
+    """LayerNorm outputs tie exactly; the anchor must follow circular shifts and not depend
+    on the batch, the precision or the memory layout (which change the float rounding)."""
+    x = layer_norm_map(6, 32, 4 * p, 4 * p, seed=p)
+    a = select_anchors(x, p)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(6):
+        s = torch.randint(-4 * p, 4 * p, (2,), generator=g)
+        shifted = torch.roll(x, tuple(s.tolist()), dims=(2, 3))
+        assert torch.equal(select_anchors(shifted, p), (a + s) % p)
+    for b in range(6):
+        assert torch.equal(select_anchors(x[b:b + 1], p), a[b:b + 1])
+    assert torch.equal(select_anchors(x.permute(0, 2, 3, 1).contiguous(), p, (1, 2)), a)
+    assert torch.equal(select_anchors(x.double(), p), a)
+    assert torch.equal(select_anchors(x.bfloat16(), p), a)  # ties within bfloat16's rounding
+
+
+def test_tie_break_keys_are_bounded_and_shift_invariant():
+    x = layer_norm_map(2, 8, 8, 8)
+    keys = tie_break_keys(x, 4)
+    assert keys.shape == (2, 16) and keys.abs().max() <= 1
+    shifted = tie_break_keys(torch.roll(x, (4, -8), dims=(2, 3)), 4)  # grid rolls only
+    torch.testing.assert_close(shifted, keys, rtol=0, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # the static size check
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit.trace is deprecated
+def test_selection_traces_without_python_branching():
+    x = layer_norm_map(2, 8, 8, 8)
+    traced = torch.jit.trace(lambda t: select_anchors(t, 4), (x,))
+    y = layer_norm_map(3, 8, 8, 8, seed=5)
+    assert torch.equal(traced(y), select_anchors(y, 4))
 
 
 def test_channel_last_matches_channel_first():

@@ -62,8 +62,8 @@ def test_test_tool_refuses_a_checkpoint_that_does_not_fit(trained, tmp_path):
     assert 'unexpected keys (1): backbone.stages.9.extra.weight' in result.stderr
 
 
-def test_unknown_type_suggests_the_right_name(trained):
-    result = run('tools/train.py', trained / 'seg.py', '--cfg-options',
+def test_unknown_type_suggests_the_right_name(trained, tmp_path):
+    result = run('tools/train.py', trained / 'seg.py', '--work-dir', tmp_path, '--cfg-options',
                  'model.backbone.type=WLSwinTransformr')
     assert result.returncode != 0
     assert "unknown type 'WLSwinTransformr'" in result.stderr

@@ -13,12 +13,14 @@ Each fix is applied once, on ``import windowlab``, and has a test that fails wit
   leaves a truncated ``iter_N.pth`` that ``--resume`` then fails on. Local writes through
   mmengine's file backend become atomic: a temporary file in the same folder, flushed to
   disk, then renamed over the target. ``last_checkpoint`` is written after the checkpoint,
-  so it always names a complete file.
+  so it always names a complete file. A full disk gives a :class:`DiskFullError` that
+  says how much space the file needs.
 * mmengine's ``torchrun`` launcher calls ``torch.cuda.set_device`` unconditionally, so
   multi-process training on CPU-only machines (gloo) dies with "Found no NVIDIA driver".
   With the gloo backend and no CUDA, the process group is initialised without it
   (tools/train.py selects gloo when there is no GPU).
 """
+import errno
 import os
 import tempfile
 
@@ -67,10 +69,26 @@ def atomic_write(data, path, mode='wb', encoding=None):
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(e.errno, disk_full_message(path, len(data), folder)) from e
         raise
+
+
+class DiskFullError(OSError):
+    """No space left while writing a file (the previous version of the file is intact)."""
+
+
+def disk_full_message(path, size, folder):
+    import shutil
+
+    free = shutil.disk_usage(folder).free
+    return (f'disk full while writing {path}: it needs {size / 2 ** 20:.1f} MiB, '
+            f'{free / 2 ** 20:.1f} MiB are free in {folder}. Nothing was replaced (the previous '
+            'checkpoint is intact). Free some space (old checkpoints; '
+            'default_hooks.checkpoint.max_keep_ckpts keeps fewer) and continue with --resume.')
 
 
 def _umask():

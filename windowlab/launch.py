@@ -3,13 +3,25 @@
 The config's ``default_scope`` (``mmpretrain``, ``mmdet`` or ``mmseg``) decides the task;
 one pair of tools serves all three.
 """
+import contextlib
 import difflib
+import glob
+import json
 import os
 import os.path as osp
+import pickle
 import re
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
 
 import torch
 from mmengine.config import Config
+
+from .engine.finite_loss_hook import last_checkpoint
 
 TASK_OF_SCOPE = {'mmpretrain': 'classification', 'mmdet': 'detection', 'mmseg': 'segmentation'}
 
@@ -305,3 +317,223 @@ def build_dataset(cfg, phase):
     init_default_scope(cfg.default_scope)
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
         return DATASETS.build(loader.dataset)
+
+
+# --- Runs that are safe to start, and stop loudly ------------------------------------------
+
+class RunError(RuntimeError):
+    """A training run that must not start or continue, with what to do instead."""
+
+
+def check_work_dir_writable(work_dir):
+    """Fail at start, not at the first checkpoint, if ``work_dir`` cannot be written."""
+    try:
+        os.makedirs(work_dir, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=work_dir, prefix='.write-test-')
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise RunError(f'work_dir {work_dir!r} is not writable ({e.strerror or e}); logs and '
+                       'checkpoints go there. Choose a writable folder with --work-dir.') from e
+
+
+def existing_checkpoints(work_dir):
+    names = sorted(glob.glob(osp.join(glob.escape(work_dir), '*.pth')), key=_step_of)
+    return [osp.basename(n) for n in names]
+
+
+def _step_of(path):
+    match = re.search(r'(\d+)\.pth$', path)
+    return (int(match.group(1)) if match else -1, path)
+
+
+def check_new_run_keeps_old_checkpoints(work_dir, resume, overwrite):
+    """A new run into a work_dir with checkpoints would overwrite them: refuse unless the
+    user continues it (``--resume``) or says so (``--overwrite``)."""
+    if resume or overwrite:
+        return
+    found = existing_checkpoints(work_dir)
+    if found or last_checkpoint(work_dir):
+        shown = ', '.join(found[-3:]) or 'last_checkpoint'
+        raise RunError(f'work_dir {work_dir!r} already holds checkpoints of an earlier run '
+                       f'({shown}); a new run would overwrite them. Continue that run with '
+                       '--resume, start a new one there anyway with --overwrite, or choose '
+                       'another --work-dir.')
+
+
+def prepare_resume(cfg):
+    """Check the checkpoint that ``--resume`` will load and take its seed.
+
+    The seed has to be known before the runner builds the sampler and the dataloader
+    workers (mmengine only re-seeds after that, when it loads the checkpoint), or a run
+    without a fixed ``randomness.seed`` resumes with another data order.
+
+    Returns:
+        str | None: the checkpoint path (None: nothing to resume, a fresh start).
+    """
+    if not cfg.get('resume'):
+        return None
+    path = cfg.get('load_from') or last_checkpoint(cfg.work_dir)
+    if path is None:
+        return None
+    meta = read_checkpoint_meta(path, cfg.work_dir)
+    if meta.get('seed') is not None:
+        cfg.randomness = dict(cfg.get('randomness') or {}, seed=meta['seed'])
+    return path
+
+
+def read_checkpoint_meta(path, work_dir=None):
+    """``meta`` of a checkpoint, reading only what it needs (memory-mapped); a clear
+    :class:`RunError` for a missing, truncated or corrupt file."""
+    if '://' in str(path):
+        return {}
+    if not osp.isfile(path):
+        raise RunError(f'cannot resume: checkpoint {path!r} does not exist')
+    from .converters.checkpoint import UntrustedCheckpointError, checkpoint_read_error
+
+    try:  # torch's default loader: weights-only unless --trust-checkpoint
+        checkpoint = torch.load(path, map_location='cpu', mmap=True)
+    except Exception as e:  # truncated zip, not a torch file, an untrusted type ...
+        if isinstance(e, pickle.UnpicklingError):
+            error = checkpoint_read_error(path, e)
+            if isinstance(error, UntrustedCheckpointError):  # a fine file: say how to trust it
+                raise error from e
+        others = [n for n in existing_checkpoints(work_dir or osp.dirname(path))
+                  if n != osp.basename(path)]
+        hint = (f' Other checkpoints there: {", ".join(others[-3:])}; resume from one with '
+                '--resume PATH.' if others else '')
+        raise RunError(f'cannot resume from {path!r}: the file is truncated or corrupt '
+                       f'({type(e).__name__}: {str(e).splitlines()[0][:160]}), e.g. the disk '
+                       f'filled up or a copy was cut short.{hint}') from e
+    return checkpoint.get('meta', {}) if isinstance(checkpoint, dict) else {}
+
+
+OPTIMIZER_SLOTS = {'Adam': 2, 'AdamW': 2, 'Adamax': 2, 'NAdam': 2, 'RAdam': 2, 'Lamb': 2,
+                   'SGD': 1, 'RMSprop': 1, 'Adagrad': 1}
+
+
+def checkpoint_size_estimate(model, optimizer_type, resume_from=None):
+    """Bytes of the next checkpoint: the model's state plus the optimizer's per-parameter
+    state (e.g. two buffers for Adam), or the size of the checkpoint being resumed if larger."""
+    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    params = sum(p.numel() * 4 for p in model.parameters() if p.requires_grad)
+    estimate = weights + OPTIMIZER_SLOTS.get(optimizer_type, 2) * params
+    if resume_from and osp.isfile(resume_from):
+        estimate = max(estimate, osp.getsize(resume_from))
+    return estimate
+
+
+def check_free_space(work_dir, needed):
+    """A checkpoint is written next to the previous one (atomic replace): ``needed`` bytes
+    must be free in ``work_dir``."""
+    free = shutil.disk_usage(work_dir).free
+    if free < needed * 1.1:
+        raise RunError(f'not enough disk space in work_dir {work_dir!r}: {_mib(free)} free, the '
+                       f'next checkpoint needs about {_mib(needed)}. Free some space (e.g. old '
+                       'checkpoints; default_hooks.checkpoint.max_keep_ckpts keeps fewer) or '
+                       'choose another --work-dir.')
+
+
+def _mib(n):
+    return f'{n / 2 ** 20:.1f} MiB'
+
+
+def is_main_process():
+    """Global rank 0 before the process group exists (torchrun, slurm or mpi variables)."""
+    for name in ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK', 'PMI_RANK'):
+        if name in os.environ:
+            return int(os.environ[name]) == 0
+    return True
+
+
+class WorkDirLock:
+    """``work_dir/.train.lock`` (JSON: pid, host, start time, command) held by the running
+    training process; a second run into the same work_dir is refused.
+
+    A lock left by a crashed run is taken over: on the same host when its pid is gone, on
+    another host (shared file systems) when its heartbeat (the file's mtime, touched every
+    ``HEARTBEAT_S``) is older than ``STALE_S``.
+    """
+
+    HEARTBEAT_S = 60
+    STALE_S = 600
+
+    def __init__(self, work_dir):
+        self.path = osp.join(work_dir, '.train.lock')
+        self._stop = threading.Event()
+        self._owned = False
+
+    def acquire(self):
+        info = dict(pid=os.getpid(), host=socket.gethostname(), started=time.time(),
+                    command=' '.join(sys.argv))
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self._holder()
+                if holder is not None and not self._is_stale(holder):
+                    raise RunError(self._busy_message(holder)) from None
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(self.path)  # a crashed run's lock
+                continue
+            with os.fdopen(fd, 'w') as f:
+                json.dump(info, f)
+            self._owned = True
+            threading.Thread(target=self._beat, daemon=True).start()
+            return self
+        raise RunError(f'could not take the work_dir lock {self.path!r}; another run keeps '
+                       'taking it')
+
+    def release(self):
+        self._stop.set()
+        if self._owned:
+            self._owned = False
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.path)
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
+
+    def _holder(self):
+        try:
+            with open(self.path) as f:
+                holder = json.load(f)
+            holder['mtime'] = os.path.getmtime(self.path)
+            return holder
+        except FileNotFoundError:
+            return None
+        except (ValueError, OSError):  # being written right now, or garbage
+            mtime = os.path.getmtime(self.path) if osp.exists(self.path) else 0
+            return dict(pid=None, host=None, mtime=mtime)
+
+    def _is_stale(self, holder):
+        if holder.get('host') == socket.gethostname() and holder.get('pid'):
+            return not _pid_alive(holder['pid'])
+        return time.time() - holder['mtime'] > self.STALE_S
+
+    def _busy_message(self, holder):
+        started = holder.get('started')
+        when = time.strftime(' since %Y-%m-%d %H:%M:%S', time.localtime(started)) if started else ''
+        return (f'work_dir {osp.dirname(self.path)!r} is in use by another training run (pid '
+                f'{holder.get("pid")} on {holder.get("host")}{when}: {holder.get("command", "?")}). '
+                'Two runs would overwrite each other\'s checkpoints: wait for it to finish or '
+                f'choose another --work-dir. If that run is gone, delete {self.path}.')
+
+    def _beat(self):
+        while not self._stop.wait(self.HEARTBEAT_S):
+            with contextlib.suppress(OSError):
+                os.utime(self.path)
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -11,6 +11,7 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # checkpoints also keep the random generator states: --resume continues the same stream
     rng_state=dict(type='RNGStateHook'),
+    finite_loss=dict(type='FiniteLossHook'),  # stop on a NaN/inf loss (stop=False: train on)
     visualization=dict(type='VisualizationHook', enable=False))
 
 env_cfg = dict(

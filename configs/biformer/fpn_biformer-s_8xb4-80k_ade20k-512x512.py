@@ -71,4 +71,5 @@ default_hooks = dict(
                     save_best='mIoU'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     rng_state=dict(type='RNGStateHook'),  # --resume continues the same random stream
+    finite_loss=dict(type='FiniteLossHook'),  # stop on a NaN/inf loss (stop=False: train on)
     visualization=dict(type='SegVisualizationHook'))

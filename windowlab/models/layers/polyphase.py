@@ -2,12 +2,33 @@
 
 A map ``x`` of spatial size ``H x W`` splits, for a factor ``p``, into ``p * p`` polyphase
 components ``x[..., i::p, j::p]``. Anchoring picks, per sample, the component with the largest
-L2 norm over all channels and positions (row-major index ``i * p + j``; the first index wins
-ties) and circularly rolls the map by ``(-i, -j)`` so that this component sits at the origin.
-A circular shift of the input by ``s`` moves the winning component by ``s mod p``, so the
-anchored map changes only by a circular shift that is a multiple of ``p``: any stride-``p``
-operation after it (patch embedding, ``p x p`` windows, ``p``-strided sub-sampling) sees the
-same grid up to a permutation of its cells.
+L2 norm over all channels and positions and circularly rolls the map by ``(-i, -j)`` so that
+this component sits at the origin. A circular shift of the input by ``s`` moves the winning
+component by ``s mod p``, so the anchored map changes only by a circular shift that is a
+multiple of ``p``: any stride-``p`` operation after it (patch embedding, ``p x p`` windows,
+``p``-strided sub-sampling) sees the same grid up to a permutation of its cells.
+
+Ties (:func:`select_anchors`). Right after a LayerNorm at its default initialisation every
+token has the same norm, so all components tie in exact arithmetic and float rounding (batch
+composition, summation order, dtype) would pick the anchor. Instead:
+
+1. candidates are the components whose norm is within a relative ``TIE_RTOL`` (``1e-4``) of
+   the largest norm; for float16/bfloat16 maps the tolerance is their machine epsilon
+   (``9.8e-4`` / ``7.8e-3``), the rounding of a single element, because rounding a map of
+   exactly tied components to bfloat16 spreads their norms by up to ``5e-4``;
+2. among them, the largest *tie-break key* wins: the component's channel sums projected on
+   the ramp ``w_c = c + 1`` (``sum_{positions, c} w_c * x``), compared with tolerance
+   ``TIE_RTOL`` times its Cauchy-Schwarz bound ``|w| * sqrt(n) * max_norm`` (``n`` positions
+   per component);
+3. remaining ties go to the first component in row-major order ``i * pw + j``.
+
+Norms and keys do not change when a component's grid is rolled, which is all a circular
+shift of the input does to a component besides renaming it, so rules 1-2 are covariant with
+circular shifts; only rule 3 (components equal in norm *and* key, e.g. a constant map) is
+not. Where the largest norm leads by more than ``TIE_RTOL`` (trained weights, the official
+fixtures) the anchor is the official one. Norms and keys are accumulated in float32 for
+float16/bfloat16 inputs (float64 inputs in float64). Selection is tensor-only (no Python
+branching on values), so it traces.
 
 Unlike the official ``PolyOrder`` autograd function, this implementation
 
@@ -38,18 +59,11 @@ def _pair(p):
     return int(ph), int(pw)
 
 
-def polyphase_norms(x, p, hw_dims=(2, 3)):
-    """Per-sample L2 norm of every polyphase component of ``x``.
+TIE_RTOL = 1e-4  # relative tolerance under which two polyphase components tie (module doc)
 
-    Args:
-        x (Tensor): a batch of maps; dim 0 is the batch, ``hw_dims`` the spatial dims
-            (``(2, 3)`` for ``[B, C, H, W]``, ``(1, 2)`` for ``[B, H, W, C]``).
-        p (int | tuple[int, int]): polyphase factor per axis.
 
-    Returns:
-        Tensor: ``[B, ph * pw]`` (row-major ``i * pw + j``), in float32 for half/bfloat16
-        inputs and in the input dtype otherwise. Not differentiable (anchors are discrete).
-    """
+def _components(x, p, hw_dims):
+    """``x`` as ``[B, H/ph, ph, W/pw, pw, rest]`` (detached, >= float32), checking sizes."""
     ph, pw = _pair(p)
     hd, wd = hw_dims
     if x.dim() < 3 or 0 in (hd, wd) or hd == wd:
@@ -62,24 +76,71 @@ def polyphase_norms(x, p, hw_dims=(2, 3)):
             f'of p, got {h}x{w}; resize or pad the input (e.g. images to a multiple of the '
             'total stride) or choose a factor that divides the map size')
     x = x.detach()
-    if x.dtype in (torch.float16, torch.bfloat16):
+    if x.dtype not in (torch.float32, torch.float64):
         x = x.float()
     # Bring the map to [B, H, W, rest] and split each side into (grid, phase).
-    x = x.movedim((hd, wd), (1, 2)).reshape(x.shape[0], h // ph, ph, w // pw, pw, -1)
-    energy = x.square().sum(dim=(1, 3, 5))  # [B, ph, pw]
-    return energy.flatten(1).sqrt()
+    return x.movedim((hd, wd), (1, 2)).reshape(x.shape[0], h // ph, ph, w // pw, pw, -1)
 
 
-def select_anchors(x, p, hw_dims=(2, 3)):
-    """Per-sample ``(i, j)`` of the polyphase component with the largest L2 norm.
+def polyphase_norms(x, p, hw_dims=(2, 3)):
+    """Per-sample L2 norm of every polyphase component of ``x``.
 
-    Ties go to the first component in row-major order (``torch.argmax`` semantics).
+    Args:
+        x (Tensor): a batch of maps; dim 0 is the batch, ``hw_dims`` the spatial dims
+            (``(2, 3)`` for ``[B, C, H, W]``, ``(1, 2)`` for ``[B, H, W, C]``).
+        p (int | tuple[int, int]): polyphase factor per axis.
+
+    Returns:
+        Tensor: ``[B, ph * pw]`` (row-major ``i * pw + j``), in float32 for half/bfloat16
+        inputs and in the input dtype otherwise. Not differentiable (anchors are discrete).
+    """
+    return _norms(_components(x, p, hw_dims))
+
+
+def tie_break_keys(x, p, hw_dims=(2, 3)):
+    """Per-sample tie-break key of every polyphase component, scaled into ``[-1, 1]``.
+
+    The key of a component is ``sum_{positions, c} (c + 1) * x`` (``c`` indexes the flattened
+    non-spatial dims) divided by its Cauchy-Schwarz bound ``|w| * sqrt(n) * max_norm``
+    (``n`` positions per component, ``max_norm`` the sample's largest component norm), so one
+    relative tolerance serves norms and keys.
+
+    Returns:
+        Tensor: ``[B, ph * pw]``, same dtype rules as :func:`polyphase_norms`.
+    """
+    comps = _components(x, p, hw_dims)
+    return _keys(comps, _norms(comps))
+
+
+def _norms(comps):
+    return comps.square().sum(dim=(1, 3, 5)).flatten(1).sqrt()
+
+
+def _keys(comps, norms):
+    sums = comps.sum(dim=(1, 3)).flatten(1, 2)  # [B, ph * pw, rest]
+    ramp = torch.arange(1, sums.shape[-1] + 1, device=sums.device, dtype=sums.dtype)
+    n = comps.shape[1] * comps.shape[3]
+    bound = ramp.norm() * n ** 0.5 * norms.amax(dim=1, keepdim=True)
+    return (sums @ ramp) / bound.clamp_min(torch.finfo(sums.dtype).tiny)
+
+
+def select_anchors(x, p, hw_dims=(2, 3), rtol=TIE_RTOL):
+    """Per-sample ``(i, j)`` of the polyphase component with the largest L2 norm, ties
+    (within ``rtol``) broken by the shift-covariant rule of the module docstring.
 
     Returns:
         LongTensor: ``[B, 2]`` on the device of ``x``.
     """
     _, pw = _pair(p)
-    idx = polyphase_norms(x, p, hw_dims).argmax(dim=1)
+    comps = _components(x, p, hw_dims)
+    norms = _norms(comps)
+    keys = _keys(comps, norms)
+    eps = torch.finfo(x.dtype).eps if x.is_floating_point() else 0.0
+    norm_rtol = max(rtol, eps)  # float16/bfloat16 maps: their own rounding
+    tied = norms >= norms.amax(dim=1, keepdim=True) * (1 - norm_rtol)
+    keys = keys.masked_fill(~tied, -2.0)  # keys lie in [-1, 1]
+    best = tied & (keys >= keys.amax(dim=1, keepdim=True) - rtol)
+    idx = best.to(norms.dtype).argmax(dim=1)  # the first maximal index
     return torch.stack((idx // pw, idx % pw), dim=1)
 
 
