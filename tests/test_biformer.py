@@ -6,7 +6,7 @@ import windowlab.projects.biformer  # noqa: F401  (registers BiFormer and its la
 from conftest import assert_control, random_state_dict
 from windowlab.projects.biformer import BiFormer
 from windowlab.converters import load_state_dict_strict
-from windowlab.converters.biformer import convert_biformer, convert_biformer_classifier
+from windowlab.projects.biformer.converter import convert_biformer, convert_biformer_classifier
 
 # A small recipe (depth [1,1,2,1], global stage 4 with 8 heads) for the tests without fixtures.
 SMALL_ARCH = dict(embed_dims=(32, 64, 128, 256), depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))

@@ -16,7 +16,7 @@ from windowlab.converters import CheckpointMismatchError, load_state_dict_strict
 from windowlab.converters.checkpoint import (TRUST_ENV, UntrustedCheckpointError,
                                              load_checkpoint_file)
 from windowlab.converters.swin import convert_swin
-from windowlab.converters.vsa import convert_vitaev2_vsa_backbone
+from windowlab.projects.vsa.converter import convert_vitaev2_vsa_backbone
 
 TINY_SWIN = dict(embed_dims=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8))
 

@@ -52,7 +52,8 @@ def test_projects_are_found_by_name_after_import():
         assert all(registry.get(name) is not None for registry in (CLS, DET, SEG)), name
     assert SEG.get('VWHead') is not None
     assert DET.get('VWHead') is None  # a segmentation head only
-    layer = LAYERS.build(dict(type='BiLevelRoutingAttention', embed_dims=8, num_heads=2, n_win=2, topk=1))
+    layer = LAYERS.build(
+        dict(type='BiLevelRoutingAttention', embed_dims=8, num_heads=2, n_win=2, topk=1))
     assert type(layer).__name__ == 'BiLevelRoutingAttention'
 
 

@@ -11,7 +11,7 @@ from torch import nn
 import windowlab.projects.shift_equivariant  # noqa: F401  (registers the models)
 from windowlab import launch
 from windowlab.converters import unwrap_state_dict
-from windowlab.converters.shift_equivariant import convert_polytwins, convert_polyvit
+from windowlab.projects.shift_equivariant.converter import convert_polytwins, convert_polyvit
 from windowlab.models.layers.polyphase import AnchorRecorder
 
 VIT_TINY = dict(embed_dims=64, depth=2, num_heads=2)

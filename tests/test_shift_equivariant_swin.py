@@ -5,13 +5,14 @@ import torch
 from conftest import assert_control, random_state_dict
 from test_shift_equivariant import (build_model, classifier, control_moves, level_errors,
                                     no_anchoring, random_shifts, randomize_, run_fixture)
+from test_swin_parity import swin_kwargs
 from torch import nn
 
 import windowlab.projects.shift_equivariant  # noqa: F401
 from windowlab.models.layers.window_attention import WindowMSA
 from windowlab.projects.shift_equivariant import PolySwinBlock
 from windowlab.projects.shift_equivariant.poly_swin import PolyWindowMSA
-from windowlab.converters.shift_equivariant import convert_polyswin
+from windowlab.projects.shift_equivariant.converter import convert_polyswin
 from windowlab.registry import LAYERS
 
 SWIN_TINY = dict(embed_dims=16, depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8])
@@ -23,14 +24,11 @@ def polyswin_classifier(arch=SWIN_TINY, num_classes=10, **kwargs):
 
 
 def polyswin_kwargs(fx):
-    """PolySwin kwargs from the official constructor kwargs of a fixture."""
+    """PolySwin kwargs from the official constructor kwargs of a fixture (the official PolySwin
+    takes the official Swin's arguments)."""
     spec = fx.kwargs
     assert not spec['ape'] and spec['patch_norm']
-    return dict(arch=dict(embed_dims=spec['embed_dim'], depths=spec['depths'],
-                          num_heads=spec['num_heads']),
-                in_channels=spec['in_chans'], patch_size=spec['patch_size'],
-                window_size=spec['window_size'], mlp_ratio=spec['mlp_ratio'],
-                qkv_bias=spec['qkv_bias'])
+    return swin_kwargs(spec)
 
 
 def official_polyswin(fx):

@@ -9,7 +9,7 @@ from conftest import REPO, assert_control, assert_moves, random_state_dict
 import windowlab.projects.vsa  # noqa: F401  (registers ViTAEv2VSA)
 from windowlab.projects.vsa import ViTAEv2VSA
 from windowlab.converters.checkpoint import load_state_dict_strict
-from windowlab.converters.vsa import convert_vitaev2_vsa, select_state_dict
+from windowlab.projects.vsa.converter import convert_vitaev2_vsa, select_state_dict
 
 
 def arch_from_spec(kwargs):

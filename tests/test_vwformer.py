@@ -10,7 +10,7 @@ import windowlab.projects.vwformer  # noqa: F401  (registers VWHead and VaryingW
 from conftest import REPO, assert_control, assert_moves, random_state_dict
 from windowlab.projects.vwformer import VaryingWindowAttention, VWHead
 from windowlab.converters import unwrap_state_dict
-from windowlab.converters.vwformer import convert_vwformer, convert_vwhead_key
+from windowlab.projects.vwformer.converter import convert_vwformer, convert_vwhead_key
 from windowlab.registry import LAYERS
 
 FULL_SIZE = dict(in_channels=[96, 192, 384, 768], in_index=[0, 1, 2, 3], channels=512,

@@ -3,8 +3,8 @@ CVPR 2023), reproducing the released T/S/B checkpoints (official code: rayleizhu
 
 Layout: a conv stem (stride 4) and three stride-2 conv down-samplings, each followed by a stage of
 blocks ``x + DWConv3x3(x); x + attn(LN(x)); x + MLP(LN(x))``. Stages 1-3 use bi-level routing
-attention (:class:`~windowlab.projects.biformer.bra.BiLevelRoutingAttention`, built from ``attn_cfg``),
-stage 4 global attention (:class:`~windowlab.projects.biformer.bra.GlobalAttentionLCE`, 8 heads).
+attention (:class:`~.bra.BiLevelRoutingAttention`, built from ``attn_cfg``),
+stage 4 global attention (:class:`~.bra.GlobalAttentionLCE`, 8 heads).
 
 The two released forms are two settings of the same backbone:
 
@@ -22,7 +22,7 @@ from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from torch import nn
 
-from windowlab.converters.biformer import convert_biformer
+from .converter import convert_biformer
 from windowlab.converters.checkpoint import (drop_unfit_output_norms, init_from_pretrained_cfg,
                                              pretrained_final_norm)
 from windowlab.models.layers.patch import DropPath, Mlp
@@ -131,7 +131,7 @@ class BiFormer(DropInBackbone, BaseModule):
         init_cfg (dict | list[dict], optional): ``dict(type='Pretrained', checkpoint=...,
             final_norm=None)`` (alone or in a list with other initialisers) accepts official
             classification (``{'model': ...}``) and detection/segmentation (``backbone.*``)
-            files and windowlab ones (see :func:`windowlab.converters.biformer.convert_biformer`);
+            files and windowlab ones (see :func:`~.converter.convert_biformer`);
             ``final_norm='norm3'`` puts an official classifier's final BatchNorm there (dropped
             by default).
     """

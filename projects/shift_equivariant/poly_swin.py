@@ -85,7 +85,7 @@ class PolySwin(WLSwinTransformer):
     ``roll_back`` (dense variant, see the module docstring); ``with_cp``, ``frozen_stages``
     and the other drop-in arguments pass through as keywords. The official checkpoints load
     through ``init_cfg=dict(type='Pretrained', ...)`` or
-    :func:`windowlab.converters.shift_equivariant.convert_polyswin`.
+    :func:`windowlab.projects.shift_equivariant.converter.convert_polyswin`.
     """
 
     def __init__(self, arch='tiny', in_channels=3, patch_size=4, window_size=7, mlp_ratio=4.0,

@@ -32,7 +32,7 @@ from windowlab.models.utils import (DropInBackbone, init_linear_and_norm, maybe_
 from windowlab.models.layers.polyphase import polyphase_anchor, roll_per_sample
 from windowlab.models.layers.window import pad_to_multiple, window_partition, window_reverse
 from windowlab.converters.checkpoint import init_from_pretrained_cfg
-from windowlab.converters.shift_equivariant import backbone_state_dict, convert_polytwins
+from .converter import backbone_state_dict, convert_polytwins
 from windowlab.registry import register_model
 
 from .layers import CircularPosConv, PolyPatchEmbed

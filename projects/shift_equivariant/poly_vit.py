@@ -21,7 +21,7 @@ from windowlab.models.layers.patch import DropPath, Mlp
 from windowlab.models.utils import (DropInBackbone, init_linear_and_norm, maybe_checkpoint,
                                     resolve_arch)
 from windowlab.converters.checkpoint import init_from_pretrained_cfg
-from windowlab.converters.shift_equivariant import backbone_state_dict, convert_polyvit
+from .converter import backbone_state_dict, convert_polyvit
 from windowlab.registry import register_model
 
 from .layers import CircularPosConv, PolyPatchEmbed

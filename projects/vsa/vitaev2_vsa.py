@@ -25,7 +25,7 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from windowlab.converters.checkpoint import init_from_pretrained_cfg, load_pretrained, strip_prefix
-from windowlab.converters.vsa import convert_vitaev2_vsa, is_official_vitaev2_vsa
+from .converter import convert_vitaev2_vsa, is_official_vitaev2_vsa
 from windowlab.models.layers.patch import DropPath, Mlp
 from windowlab.models.utils import (DropInBackbone, init_linear_and_norm, maybe_checkpoint,
                                     resolve_arch)

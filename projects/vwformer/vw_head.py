@@ -40,7 +40,7 @@ class VWHead(BaseDecodeHead):
     Beyond the official head: every norm follows ``norm_cfg`` (the official code hard-codes
     SyncBN in five places) and any input size works (VWA pads the stride-8 map to a multiple
     of 8 internally and crops back, so ``ResizeToMultiple`` is not needed). Official VWFormer
-    checkpoints convert with :func:`windowlab.converters.vwformer.convert_vwformer`.
+    checkpoints convert with :func:`windowlab.projects.vwformer.converter.convert_vwformer`.
 
     Args:
         short_cut (bool): add the fused map to every VWA branch output.

@@ -19,7 +19,7 @@ also reads the official files directly.
 import argparse
 import os.path as osp
 
-from windowlab.converters.biformer import convert_biformer, convert_biformer_classifier
+from windowlab.projects.biformer.converter import convert_biformer, convert_biformer_classifier
 from windowlab.converters.checkpoint import (add_trust_argument, convert_backbone_part,
                                              load_checkpoint_file, save_checkpoint_file,
                                              unwrap_state_dict)

@@ -14,7 +14,7 @@ import os.path as osp
 
 from windowlab.converters.checkpoint import (add_trust_argument, load_checkpoint_file,
                                              save_checkpoint_file)
-from windowlab.converters.shift_equivariant import CONVERTERS
+from windowlab.projects.shift_equivariant.converter import CONVERTERS
 
 
 def parse_args(argv=None):

@@ -19,7 +19,7 @@ import os.path as osp
 
 from windowlab.converters.checkpoint import (add_trust_argument, convert_backbone_part,
                                              load_checkpoint_file, save_checkpoint_file)
-from windowlab.converters.vsa import (convert_vitaev2_vsa, convert_vitaev2_vsa_backbone,
+from windowlab.projects.vsa.converter import (convert_vitaev2_vsa, convert_vitaev2_vsa_backbone,
                                       select_state_dict)
 
 

@@ -13,7 +13,7 @@ import argparse
 from windowlab.converters.checkpoint import (add_trust_argument, load_checkpoint_file,
                                              save_checkpoint_file, unwrap_state_dict)
 from windowlab.converters.swin import convert_swin
-from windowlab.converters.vwformer import convert_vwformer
+from windowlab.projects.vwformer.converter import convert_vwformer
 
 
 def convert_checkpoint(state_dict):

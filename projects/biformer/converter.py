@@ -15,7 +15,7 @@ BRA ``attn.qkv.qkv`` -> ``attn.qkv``, ``attn.wo`` -> ``attn.proj``, ``attn.lepe`
 """
 import re
 
-from .checkpoint import strip_prefix
+from windowlab.converters.checkpoint import strip_prefix
 
 # (pattern, replacement) applied to official backbone keys; the first match wins.
 _RULES = [

@@ -18,7 +18,7 @@ Key map (official -> windowlab, inside ``backbone.stages.{i}``):
 """
 import re
 
-from .checkpoint import strip_prefix, unwrap_state_dict
+from windowlab.converters.checkpoint import strip_prefix, unwrap_state_dict
 
 __all__ = ['convert_vitaev2_vsa', 'convert_vitaev2_vsa_backbone', 'is_official_vitaev2_vsa',
            'select_state_dict']

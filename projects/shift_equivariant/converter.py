@@ -9,8 +9,8 @@ Pure functions on state dicts; they do not import the models.
 """
 import re
 
-from .checkpoint import strip_prefix, unwrap_state_dict
-from .swin import convert_swin_classifier
+from windowlab.converters.checkpoint import strip_prefix, unwrap_state_dict
+from windowlab.converters.swin import convert_swin_classifier
 
 
 def _classifier(state_dict, rename_backbone_key):
