@@ -35,8 +35,9 @@ class FiniteLossHook(Hook):
         self._warned = False
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        bad = {name: float(value) for name, value in (outputs or {}).items()
-               if 'loss' in name and not math.isfinite(float(value))}
+        losses = {name: float(value.detach() if torch.is_tensor(value) else value)
+                  for name, value in (outputs or {}).items() if 'loss' in name}
+        bad = {name: value for name, value in losses.items() if not math.isfinite(value)}
         if dist.is_distributed():  # every rank stops, or the others hang in the next all-reduce
             flag = torch.tensor([float(bool(bad))])
             dist.all_reduce(flag, op='max')
