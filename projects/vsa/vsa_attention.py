@@ -117,9 +117,9 @@ class VSAWindowAttention(nn.Module):
         offsets = self.sampling_offsets(pooled).reshape(b * self.num_heads, 2, nh, nw)
         h, w = hw_shape
         div_x, div_y = (h, w) if self.swap_offset_norm else (w, h)
-        div = offsets.new_tensor([max(div_x // self.window_size, 1),
-                                  max(div_y // self.window_size, 1)])
-        return scales, offsets / div.view(1, 2, 1, 1)
+        # sym_max: the sizes stay symbolic in a dynamic export (the same ints otherwise).
+        div_x, div_y = (torch.sym_max(d // self.window_size, 1) for d in (div_x, div_y))
+        return scales, torch.stack([offsets[:, 0] / div_x, offsets[:, 1] / div_y], 1)
 
     def sampling_grid(self, scales, offsets, padded_hw):
         """Sampling positions of keys/values, ``[B * heads, Hp, Wp, 2]`` in ``[-1, 1]`` (x, y).
@@ -135,8 +135,8 @@ class VSAWindowAttention(nn.Module):
         xs = torch.linspace(-1, 1, wp, device=scales.device, dtype=scales.dtype)
         # Position relative to the window centre, per axis: [ws] (spacing 2 / (side - 1)).
         idx = torch.arange(ws, device=scales.device, dtype=scales.dtype)
-        rel_y = (idx - (ws - 1) / 2) * 2 / max(hp - 1, 1)
-        rel_x = (idx - (ws - 1) / 2) * 2 / max(wp - 1, 1)
+        rel_y = (idx - (ws - 1) / 2) * 2 / torch.sym_max(hp - 1, 1)
+        rel_x = (idx - (ws - 1) / 2) * 2 / torch.sym_max(wp - 1, 1)
         base = torch.stack([xs.view(1, 1, nw, ws).expand(nh, ws, nw, ws),
                             ys.view(nh, ws, 1, 1).expand(nh, ws, nw, ws)])   # [2, nh, ws, nw, ws]
         rel = torch.stack([rel_x.view(1, 1, 1, ws).expand(nh, ws, nw, ws),

@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from ...registry import LAYERS
+from ..utils import is_symbolic
 from .relative_position import RelativePositionBias
 from .window import pad_to_multiple, shifted_window_mask, window_partition, window_reverse
 
@@ -50,8 +51,13 @@ class WindowMSA(nn.Module):
 
     def window_and_shift(self, hw_shape):
         """The ``(window, shift)`` used for a map of ``hw_shape``."""
-        side = int(min(hw_shape))  # int(): sizes are tensors while tracing (FLOP counting)
-        if self.adaptive_window and side <= self.window_size:
+        if not self.adaptive_window:
+            return self.window_size, self.shift_size
+        h, w = hw_shape
+        # sym_min keeps a dynamic export's sizes symbolic; int(): sizes are tensors while
+        # tracing (FLOP counting)
+        side = torch.sym_min(h, w) if is_symbolic(h, w) else int(min(h, w))
+        if side <= self.window_size:
             return side, 0
         return self.window_size, self.shift_size
 
