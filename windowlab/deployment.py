@@ -72,15 +72,40 @@ def verify_sizes(shape, divisor, dynamic):
     return [(h, w), (h + divisor, w + 2 * divisor), (h + 2 * divisor, w + divisor)]
 
 
+def size_cells(min_shape, divisor):
+    """Smallest ``(h, w)`` in multiples of ``divisor``: from ``min_shape``, at least 2
+    (``torch.export`` treats sizes 0 and 1 specially)."""
+    return [max(-(-s // divisor), 2) for s in (min_shape or (0, 0))]
+
+
 def dynamic_shapes(shape, divisor, min_shape=None):
     """``torch.export`` spec: ``H = divisor * h``, ``W = divisor * w`` with symbolic ``h, w``
-    from ``min_shape / divisor`` (default 1) to :data:`MAX_CELLS`."""
-    lo = [1, 1] if min_shape is None else [max(-(-s // divisor), 1) for s in min_shape]
+    from :func:`size_cells` to :data:`MAX_CELLS`."""
+    lo = size_cells(min_shape, divisor)
     if any(s < divisor * m for s, m in zip(shape, lo)):
-        raise ExportError(f'--shape {shape} is below --min-shape {min_shape}')
+        raise ExportError(f'a dynamic export covers sizes from {divisor * lo[0]}x'
+                          f'{divisor * lo[1]} (--min-shape, at least 2x the size divisor); '
+                          f'the export size {shape[0]}x{shape[1]} is smaller')
     dims = [divisor * torch.export.Dim(name, min=m, max=MAX_CELLS)
             for name, m in zip(('h', 'w'), lo)]
     return {'x': {2: dims[0], 3: dims[1]}}
+
+
+def narrowed_ranges(program, divisor, min_shape=None):
+    """Input sides whose range tracing narrowed (a size branch taken), as text."""
+    x = next(n for n in program.graph.nodes if n.op == 'placeholder' and n.name == 'x')
+    narrowed = []
+    for axis, lo in zip(('H', 'W'), size_cells(min_shape, divisor)):
+        side = x.meta['val'].shape[2 if axis == 'H' else 3]
+        if not isinstance(side, torch.SymInt):
+            narrowed.append(f'{axis} == {side}')
+            continue
+        for sym in side.node.expr.free_symbols:
+            rng = program.range_constraints.get(sym)
+            if rng is not None and (int(rng.lower) > lo or int(rng.upper) < MAX_CELLS):
+                narrowed.append(f'{axis} in [{divisor * int(rng.lower)}, '
+                                f'{divisor * int(rng.upper)}]')
+    return narrowed
 
 
 def runtime_guards(program):
@@ -102,7 +127,9 @@ def trace(module, example, dynamic, divisor, min_shape=None):
                                           dynamic_shapes=spec, strict=False)
     except Exception as e:  # noqa: BLE001 (any tracing failure is reported with its reason)
         raise ExportError(f'torch.export failed: {type(e).__name__}: {e}') from e
-    guards = runtime_guards(program) if dynamic else []
+    guards = []
+    if dynamic:
+        guards = runtime_guards(program) + narrowed_ranges(program, divisor, min_shape)
     if guards:
         raise ExportError(
             'a dynamic export is not valid for every size: the traced graph assumes '
@@ -224,3 +251,35 @@ def export_verified(module, path, shape, fmt='onnx', dynamic=False, divisor=32, 
         worst = max(worst, diff)
     atomic_write(data, path)
     return dict(max_diff=worst, sizes=sizes, export_s=export_s)
+
+
+def median_ms(fn, x, repeats):
+    """Median wall time of ``fn(x)`` in milliseconds over ``repeats`` runs, after one warm-up."""
+    fn(x)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(x)
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2] * 1e3
+
+
+def latency(module, path, fmt, shape, repeats=10, batch=1):
+    """``(eager_ms, exported_ms)``: CPU latency of eager PyTorch and of the written file
+    (onnxruntime with as many threads as torch, or the loaded ``.pt2``) at ``shape``."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    if fmt == 'onnx':
+        import onnxruntime as ort
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.log_severity_level = 3
+        session = ort.InferenceSession(data, options, providers=['CPUExecutionProvider'])
+        name = session.get_inputs()[0].name
+        run = lambda x: session.run(None, {name: x.numpy()})  # noqa: E731
+    else:
+        run = load_runner(data, fmt)
+    flat = FlatOutputs(module).eval()
+    x = torch.randn(batch, 3, *shape)
+    with torch.no_grad():
+        return median_ms(flat, x, repeats), median_ms(run, x, repeats)

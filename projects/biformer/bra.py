@@ -18,7 +18,8 @@ Two implementations of the token attention are selected with ``impl``:
   function, saves only the un-gathered q, k, v and the indices; its backward recomputes the
   selection and the probabilities and sums the key/value gradients back with ``index_add_``.
   Same outputs and gradients (up to float rounding), much less memory kept between forward and
-  backward, and no ``P``-times larger gradient.
+  backward, and no ``P``-times larger gradient. While exporting (ONNX, ``torch.export``), which
+  cannot take a custom autograd function, its forward runs as plain ops (the same ones).
 """
 import math
 

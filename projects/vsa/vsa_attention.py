@@ -15,9 +15,24 @@ import torch.nn.functional as F
 from torch import nn
 
 from windowlab.models.layers.relative_position import RelativePositionBias
+from windowlab.models.utils import is_symbolic
 from windowlab.registry import LAYERS
 
 PAD_MODES = ('bottom_right', 'symmetric')
+
+
+def _unit_grid(n, like):
+    """``torch.linspace(-1, 1, n)`` in the dtype/device of ``like``.
+
+    ``torch.export`` fixes linspace's ``n`` at the traced size, so a symbolic ``n`` (dynamic
+    export) builds the values from ``arange`` with linspace's rule (``-1 + i * step`` for the
+    first half, ``1 - (n - 1 - i) * step`` for the second; equal up to float rounding).
+    """
+    if not is_symbolic(n):
+        return torch.linspace(-1, 1, n, device=like.device, dtype=like.dtype)
+    i = torch.arange(n, device=like.device, dtype=like.dtype)
+    step = 2 / torch.sym_max(n - 1, 1)
+    return torch.where(i < n // 2, -1 + i * step, 1 - (n - 1 - i) * step)
 
 
 @LAYERS.register_module()
@@ -131,8 +146,7 @@ class VSAWindowAttention(nn.Module):
         ws = self.window_size
         hp, wp = padded_hw
         nh, nw = hp // ws, wp // ws
-        ys = torch.linspace(-1, 1, hp, device=scales.device, dtype=scales.dtype)
-        xs = torch.linspace(-1, 1, wp, device=scales.device, dtype=scales.dtype)
+        ys, xs = (_unit_grid(n, scales) for n in (hp, wp))
         # Position relative to the window centre, per axis: [ws] (spacing 2 / (side - 1)).
         idx = torch.arange(ws, device=scales.device, dtype=scales.dtype)
         rel_y = (idx - (ws - 1) / 2) * 2 / torch.sym_max(hp - 1, 1)

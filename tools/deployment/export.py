@@ -2,7 +2,7 @@
 
     python tools/deployment/export.py CONFIG CHECKPOINT --format onnx|torch.export
         [--shape H W] [--dynamic] [--out FILE] [--module backbone] [--size-divisor N]
-        [--min-shape H W] [--atol 1e-4] [--rtol 1e-4] [--cfg-options k=v ...]
+        [--min-shape H W] [--atol 1e-4] [--rtol 1e-4] [--benchmark N] [--cfg-options k=v ...]
 
 What is exported (input: the *normalised* image batch ``[B, 3, H, W]``; the data
 preprocessor's mean/std/BGR->RGB stay outside the graph):
@@ -29,7 +29,7 @@ from torch import nn
 import windowlab  # noqa: F401
 from windowlab import launch
 from windowlab.analysis import TensorMode
-from windowlab.deployment import FORMATS, ExportError, export_verified
+from windowlab.deployment import FORMATS, ExportError, export_verified, latency
 
 
 class DetectorFeatures(nn.Module):
@@ -76,6 +76,9 @@ def parse_args(argv=None):
                         help='smallest size a dynamic export must accept')
     parser.add_argument('--atol', type=float, default=1e-4)
     parser.add_argument('--rtol', type=float, default=1e-4)
+    parser.add_argument('--benchmark', type=int, default=0, metavar='N',
+                        help='then time the file (onnxruntime CPU / .pt2) against eager PyTorch '
+                        'at the export size, median of N runs')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(argv)
 
@@ -110,6 +113,10 @@ def main(argv=None):
     what = 'dynamic H, W (multiples of %d)' % divisor if args.dynamic else 'static'
     print(f'wrote {out} ({args.format}, {what}, exported at {shape[0]}x{shape[1]}); max |export '
           f'- eager| = {result["max_diff"]:.3g} over {len(result["sizes"])} size(s)')
+    if args.benchmark:
+        eager_ms, export_ms = latency(target, out, args.format, shape, args.benchmark)
+        print(f'latency at {shape[0]}x{shape[1]}, batch 1, {torch.get_num_threads()} CPU threads: '
+              f'{args.format} {export_ms:.1f} ms, eager PyTorch {eager_ms:.1f} ms')
     return 0
 
 
