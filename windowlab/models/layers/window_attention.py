@@ -1,6 +1,7 @@
 """(Shifted) window multi-head self-attention, the default attention of windowlab's Swin."""
 import torch
 from torch import nn
+from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from ...registry import LAYERS
 from ..utils import is_symbolic
@@ -54,9 +55,15 @@ class WindowMSA(nn.Module):
         if not self.adaptive_window:
             return self.window_size, self.shift_size
         h, w = hw_shape
-        # sym_min keeps a dynamic export's sizes symbolic; int(): sizes are tensors while
-        # tracing (FLOP counting)
-        side = torch.sym_min(h, w) if is_symbolic(h, w) else int(min(h, w))
+        if is_symbolic(h, w):
+            if statically_known_true(torch.sym_min(h, w) > self.window_size):
+                return self.window_size, self.shift_size
+            raise ValueError(
+                f'the adaptive window (Swin classification rule) shrinks to maps of side <= '
+                f'{self.window_size}, so one exported graph cannot serve every size: export at a '
+                'fixed size, or with a minimum size (--min-shape) at which every stage map is '
+                'larger than the window')
+        side = int(min(h, w))  # int(): sizes are tensors while tracing (FLOP counting)
         if side <= self.window_size:
             return side, 0
         return self.window_size, self.shift_size
