@@ -18,7 +18,8 @@ Two implementations of the token attention are selected with ``impl``:
   function, saves only the un-gathered q, k, v and the indices; its backward recomputes the
   selection and the probabilities and sums the key/value gradients back with ``index_add_``.
   Same outputs and gradients (up to float rounding), much less memory kept between forward and
-  backward, and no ``P``-times larger gradient.
+  backward, and no ``P``-times larger gradient. While exporting (ONNX, ``torch.export``), which
+  cannot take a custom autograd function, its forward runs as plain ops (the same ones).
 """
 import math
 
@@ -27,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from windowlab.models.utils import is_symbolic
 from windowlab.registry import LAYERS
 
 
@@ -89,6 +91,21 @@ def _attend(q, k, v, index, scale):
     return attn @ _select(v, index)
 
 
+def _routed_forward(q, k, v, region_idx, num_heads, scale):
+    """Forward of :class:`RoutedAttention` (same arguments): ``(out [N, H, W, Cv], index)``."""
+    n, h, w, _ = q.shape
+    n_win = math.isqrt(region_idx.shape[1])
+    index = head_region_index(region_idx, num_heads)
+    blocks = [to_head_regions(t, n_win, num_heads) for t in (q, k, v)]
+    out = _attend(*blocks, index, scale)
+    return from_head_regions(out, n, n_win, (h // n_win, w // n_win)), index
+
+
+def _exporting():
+    """``torch.export`` / the ONNX exporters (which cannot take a custom autograd function)."""
+    return torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
+
+
 class RoutedAttention(torch.autograd.Function):
     """Token attention over routed regions that keeps no gathered copy for backward.
 
@@ -104,14 +121,10 @@ class RoutedAttention(torch.autograd.Function):
     @staticmethod
     @torch.amp.custom_fwd(device_type='cuda')
     def forward(ctx, q, k, v, region_idx, num_heads, scale):
-        n, h, w, _ = q.shape
-        n_win = math.isqrt(region_idx.shape[1])
-        index = head_region_index(region_idx, num_heads)
-        blocks = [to_head_regions(t, n_win, num_heads) for t in (q, k, v)]
-        out = _attend(*blocks, index, scale)
+        out, index = _routed_forward(q, k, v, region_idx, num_heads, scale)
         ctx.save_for_backward(q, k, v, index)
-        ctx.num_heads, ctx.scale, ctx.n_win = num_heads, scale, n_win
-        return from_head_regions(out, n, n_win, (h // n_win, w // n_win))
+        ctx.num_heads, ctx.scale, ctx.n_win = num_heads, scale, math.isqrt(region_idx.shape[1])
+        return out
 
     @staticmethod
     @torch.amp.custom_bwd(device_type='cuda')
@@ -139,7 +152,13 @@ class RoutedAttention(torch.autograd.Function):
 
 
 def routed_attention(q, k, v, region_idx, num_heads, scale):
-    """Fast token attention over routed regions; see :class:`RoutedAttention`."""
+    """Fast token attention over routed regions; see :class:`RoutedAttention`.
+
+    While exporting (``torch.export``, ONNX, ``torch.jit.trace``) its forward runs as plain ops,
+    without the autograd function: the same operations, so the same numbers.
+    """
+    if _exporting():
+        return _routed_forward(q, k, v, region_idx, num_heads, scale)[0]
     return RoutedAttention.apply(q, k, v, region_idx, num_heads, scale)
 
 
@@ -218,8 +237,8 @@ class BiLevelRoutingAttention(nn.Module):
         """Zero-pad ``[N, H, W, C]`` at the right/bottom to multiples of ``n_win`` (or check)."""
         h, w = x.shape[1:3]
         pad_b, pad_r = -h % self.n_win, -w % self.n_win
-        if not (pad_b or pad_r):
-            return x
+        if not (self.auto_pad and is_symbolic(h, w)) and not (pad_b or pad_r):
+            return x  # (a dynamic export pads by a possibly-zero amount)
         if not self.auto_pad:
             raise ValueError(
                 f'BiLevelRoutingAttention got a {h}x{w} map, not divisible by n_win={self.n_win}. '
@@ -253,7 +272,7 @@ class BiLevelRoutingAttention(nn.Module):
                                    self.scale, self.qk_dims)
             out = from_regions(out, self.n_win, region_hw)
         out = self.proj(out + lce)
-        if out.shape[1:3] != (h, w):
+        if is_symbolic(h, w) or out.shape[1:3] != (h, w):
             out = out[:, :h, :w].contiguous()
         return (out, region_idx) if return_routing else out
 

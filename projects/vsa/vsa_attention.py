@@ -15,9 +15,24 @@ import torch.nn.functional as F
 from torch import nn
 
 from windowlab.models.layers.relative_position import RelativePositionBias
+from windowlab.models.utils import is_symbolic
 from windowlab.registry import LAYERS
 
 PAD_MODES = ('bottom_right', 'symmetric')
+
+
+def _unit_grid(n, like):
+    """``torch.linspace(-1, 1, n)`` in the dtype/device of ``like``.
+
+    ``torch.export`` fixes linspace's ``n`` at the traced size, so a symbolic ``n`` (dynamic
+    export) builds the values from ``arange`` with linspace's rule (``-1 + i * step`` for the
+    first half, ``1 - (n - 1 - i) * step`` for the second; equal up to float rounding).
+    """
+    if not is_symbolic(n):
+        return torch.linspace(-1, 1, n, device=like.device, dtype=like.dtype)
+    i = torch.arange(n, device=like.device, dtype=like.dtype)
+    step = 2 / torch.sym_max(n - 1, 1)
+    return torch.where(i < n // 2, -1 + i * step, 1 - (n - 1 - i) * step)
 
 
 @LAYERS.register_module()
@@ -117,9 +132,9 @@ class VSAWindowAttention(nn.Module):
         offsets = self.sampling_offsets(pooled).reshape(b * self.num_heads, 2, nh, nw)
         h, w = hw_shape
         div_x, div_y = (h, w) if self.swap_offset_norm else (w, h)
-        div = offsets.new_tensor([max(div_x // self.window_size, 1),
-                                  max(div_y // self.window_size, 1)])
-        return scales, offsets / div.view(1, 2, 1, 1)
+        # sym_max: the sizes stay symbolic in a dynamic export (the same ints otherwise).
+        div_x, div_y = (torch.sym_max(d // self.window_size, 1) for d in (div_x, div_y))
+        return scales, torch.stack([offsets[:, 0] / div_x, offsets[:, 1] / div_y], 1)
 
     def sampling_grid(self, scales, offsets, padded_hw):
         """Sampling positions of keys/values, ``[B * heads, Hp, Wp, 2]`` in ``[-1, 1]`` (x, y).
@@ -131,12 +146,11 @@ class VSAWindowAttention(nn.Module):
         ws = self.window_size
         hp, wp = padded_hw
         nh, nw = hp // ws, wp // ws
-        ys = torch.linspace(-1, 1, hp, device=scales.device, dtype=scales.dtype)
-        xs = torch.linspace(-1, 1, wp, device=scales.device, dtype=scales.dtype)
+        ys, xs = (_unit_grid(n, scales) for n in (hp, wp))
         # Position relative to the window centre, per axis: [ws] (spacing 2 / (side - 1)).
         idx = torch.arange(ws, device=scales.device, dtype=scales.dtype)
-        rel_y = (idx - (ws - 1) / 2) * 2 / max(hp - 1, 1)
-        rel_x = (idx - (ws - 1) / 2) * 2 / max(wp - 1, 1)
+        rel_y = (idx - (ws - 1) / 2) * 2 / torch.sym_max(hp - 1, 1)
+        rel_x = (idx - (ws - 1) / 2) * 2 / torch.sym_max(wp - 1, 1)
         base = torch.stack([xs.view(1, 1, nw, ws).expand(nh, ws, nw, ws),
                             ys.view(nh, ws, 1, 1).expand(nh, ws, nw, ws)])   # [2, nh, ws, nw, ws]
         rel = torch.stack([rel_x.view(1, 1, 1, ws).expand(nh, ws, nw, ws),

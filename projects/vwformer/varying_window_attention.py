@@ -23,7 +23,21 @@ from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import constant_init, kaiming_init, normal_init
 
+from windowlab.models.utils import is_symbolic
 from windowlab.registry import LAYERS
+
+
+def _windows(x, dim, size, step, count):
+    """The first ``count`` windows of ``size`` with stride ``step`` along ``dim``.
+
+    Equals ``x.unfold(dim, size, step)`` (first ``count`` windows): ``dim`` becomes ``count``
+    and a last dim of ``size`` is appended. It is an index selection, so an export keeps
+    ``size`` and ``step`` symbolic (an unfold is traced at fixed sizes).
+    """
+    index = (torch.arange(count, device=x.device) * step)[:, None] + torch.arange(
+        size, device=x.device)
+    x = x.index_select(dim, index.flatten()).unflatten(dim, (count, size))
+    return x.movedim(dim + 1, -1)
 
 
 @LAYERS.register_module()
@@ -118,10 +132,9 @@ class VaryingWindowAttention(BaseModule):
         x = self.pre_scale(x)  # [B, C / R^2, H, W]
         x = self._copy_shift_pad(x, 3, pw)
         x = self._copy_shift_pad(x, 2, ph)
-        # Context windows of R*ph x R*pw with stride ph x pw. The floor drops the surplus
-        # pixel of an odd window size and leaves n windows per side, except n + 1 for
-        # 1-pixel windows (where the official code fails): keep the first n.
-        x = x.unfold(2, r * ph, ph).unfold(3, r * pw, pw)[:, :, :n, :n]
+        # Context windows of R*ph x R*pw with stride ph x pw: the first n per side (an
+        # unfold would leave n + 1 for 1-pixel windows, where the official code fails).
+        x = _windows(_windows(x, 2, r * ph, ph, n), 3, r * pw, pw, n)
         b, c = x.shape[:2]
         # [B, c, n, n, ph*R, pw*R] -> space-to-depth -> [B*n*n, (R R c), ph, pw]
         x = x.reshape(b, c, n, n, ph, r, pw, r).permute(0, 2, 3, 5, 7, 1, 4, 6)
@@ -136,7 +149,7 @@ class VaryingWindowAttention(BaseModule):
         n = self.num_windows
         pad_h, pad_w = (-h) % n, (-w) % n
         shortcut = x
-        if pad_h or pad_w:
+        if is_symbolic(h, w) or pad_h or pad_w:  # a dynamic export pads by a possibly-0 amount
             x = F.pad(x, (0, pad_w, 0, pad_h))
         ph, pw = (h + pad_h) // n, (w + pad_w) // n
         windows = b * n * n

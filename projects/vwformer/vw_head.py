@@ -1,10 +1,10 @@
 """VWFormer decode head (mmseg 1.x) built on :class:`VaryingWindowAttention`."""
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import ModuleList
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
-from mmseg.models.utils import resize
 
 from windowlab.registry import register_model
 
@@ -39,8 +39,10 @@ class VWHead(BaseDecodeHead):
 
     Beyond the official head: every norm follows ``norm_cfg`` (the official code hard-codes
     SyncBN in five places) and any input size works (VWA pads the stride-8 map to a multiple
-    of 8 internally and crops back, so ``ResizeToMultiple`` is not needed). Official VWFormer
-    checkpoints convert with :func:`windowlab.projects.vwformer.converter.convert_vwformer`.
+    of 8 internally and crops back, so ``ResizeToMultiple`` is not needed), and it exports
+    with dynamic sizes (it resizes with ``F.interpolate``: mmseg's ``resize`` turns sizes into
+    ints, which fixes an export to the traced size). Official VWFormer checkpoints convert
+    with :func:`windowlab.projects.vwformer.converter.convert_vwformer`.
 
     Args:
         short_cut (bool): add the fused map to every VWA branch output.
@@ -103,21 +105,21 @@ class VWHead(BaseDecodeHead):
         c2 = inputs[1]
         levels = [tokenwise(proj, x) for proj, x in zip(self.level_projs, inputs[1:])]
         levels = [levels[0]] + [
-            resize(x, size=c2.shape[2:], mode='bilinear', align_corners=False)
+            F.interpolate(x, size=c2.shape[2:], mode='bilinear', align_corners=False)
             for x in levels[1:]
         ]
         return self.fuse(torch.cat(levels[::-1], dim=1))
 
     def multi_scale(self, x):
         """``[B, C, H, W]`` -> short path, image pool, VWA x3 -> bottleneck -> ``[B, C, H, W]``."""
-        pooled = resize(self.image_pool(x), size=x.shape[2:], mode='bilinear',
-                        align_corners=self.align_corners)
+        pooled = F.interpolate(self.image_pool(x), size=x.shape[2:], mode='bilinear',
+                               align_corners=self.align_corners)
         branches = [self.short_path(x), pooled] + [attn(x) for attn in self.attn]
         return self.bottleneck(torch.cat(branches, dim=1))
 
     def low_level(self, x, c1):
         """Upsample to stride 4 and fuse with the projected level 1."""
-        x = resize(x, size=c1.shape[2:], mode='bilinear', align_corners=False)
+        x = F.interpolate(x, size=c1.shape[2:], mode='bilinear', align_corners=False)
         return self.low_level_fuse(torch.cat([x, tokenwise(self.low_level_proj, c1)], dim=1))
 
     def forward(self, inputs):

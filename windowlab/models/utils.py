@@ -131,3 +131,11 @@ class DropInBackbone:
             return sum(self.depths[:position[1] + 1]), num_layers
         _, stage, block = position
         return sum(self.depths[:stage]) + block + 1, num_layers
+
+
+def is_symbolic(*sizes):
+    """Whether any of ``sizes`` is symbolic (``torch.SymInt``: ``torch.export`` / the ONNX
+    exporter tracing with dynamic H, W). Shape-dependent branches test this first, so that a
+    dynamic export takes the branch that is right for every size (e.g. always pad, by a
+    possibly-zero amount) instead of specialising the graph to the traced size."""
+    return any(isinstance(s, torch.SymInt) for s in sizes)

@@ -157,8 +157,10 @@ def roll_per_sample(x, shifts, hw_dims=(2, 3)):
     hd, wd = hw_dims
     b, h, w = x.shape[0], x.shape[hd], x.shape[wd]
     shifts = shifts.to(device=x.device, dtype=torch.long)
-    rows = (torch.arange(h, device=x.device) - shifts[:, :1]) % h  # [B, H]
-    cols = (torch.arange(w, device=x.device) - shifts[:, 1:]) % w  # [B, W]
+    # tensor moduli: the ONNX exporter takes no symbolic size (dynamic H, W) as a divisor
+    h_mod, w_mod = (torch.scalar_tensor(s, dtype=torch.long, device=x.device) for s in (h, w))
+    rows = (torch.arange(h, device=x.device) - shifts[:, :1]) % h_mod  # [B, H]
+    cols = (torch.arange(w, device=x.device) - shifts[:, 1:]) % w_mod  # [B, W]
     xm = x.movedim((hd, wd), (1, 2))  # [B, H, W, ...]
     batch = torch.arange(b, device=x.device)[:, None, None]
     out = xm[batch, rows[:, :, None], cols[:, None, :]]  # [B, H, W, ...]

@@ -2,6 +2,8 @@
 import torch
 import torch.nn.functional as F
 
+from ..utils import is_symbolic
+
 
 def pad_to_multiple(x, multiple, hw_dims=(1, 2)):
     """Zero-pad the bottom/right of ``x`` so both spatial sides are multiples of ``multiple``.
@@ -16,7 +18,7 @@ def pad_to_multiple(x, multiple, hw_dims=(1, 2)):
     mh, mw = (multiple, multiple) if isinstance(multiple, int) else multiple
     h, w = x.shape[hw_dims[0]], x.shape[hw_dims[1]]
     pad_h, pad_w = (-h) % mh, (-w) % mw
-    if pad_h or pad_w:
+    if is_symbolic(h, w) or pad_h or pad_w:  # a dynamic export pads by a possibly-zero amount
         # F.pad lists pads from the last dim backwards.
         pads = [0, 0] * (x.dim() - hw_dims[0])
         pads[2 * (x.dim() - 1 - hw_dims[1]) + 1] = pad_w

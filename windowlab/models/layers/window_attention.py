@@ -1,8 +1,10 @@
 """(Shifted) window multi-head self-attention, the default attention of windowlab's Swin."""
 import torch
 from torch import nn
+from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from ...registry import LAYERS
+from ..utils import is_symbolic
 from .relative_position import RelativePositionBias
 from .window import pad_to_multiple, shifted_window_mask, window_partition, window_reverse
 
@@ -50,8 +52,19 @@ class WindowMSA(nn.Module):
 
     def window_and_shift(self, hw_shape):
         """The ``(window, shift)`` used for a map of ``hw_shape``."""
-        side = int(min(hw_shape))  # int(): sizes are tensors while tracing (FLOP counting)
-        if self.adaptive_window and side <= self.window_size:
+        if not self.adaptive_window:
+            return self.window_size, self.shift_size
+        h, w = hw_shape
+        if is_symbolic(h, w):
+            if statically_known_true(torch.sym_min(h, w) > self.window_size):
+                return self.window_size, self.shift_size
+            raise ValueError(
+                f'the adaptive window (Swin classification rule) shrinks to maps of side <= '
+                f'{self.window_size}, so one exported graph cannot serve every size: export at a '
+                'fixed size, or with a minimum size (--min-shape) at which every stage map is '
+                'larger than the window')
+        side = int(min(h, w))  # int(): sizes are tensors while tracing (FLOP counting)
+        if side <= self.window_size:
             return side, 0
         return self.window_size, self.shift_size
 
