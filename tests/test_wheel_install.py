@@ -80,7 +80,8 @@ def test_wheel_holds_windowlab_and_its_papers_under_one_name(wheel_env):
 
 
 def test_every_registered_model_builds_from_the_wheel(wheel_env):
-    """Every toy config's model builds, and together they use every registered type."""
+    """Every toy config's model (and test-time-augmentation wrapper) builds, and together they
+    use every registered type."""
     python, outside = wheel_env
     out = run(python, '-c', textwrap.dedent(f'''
         import glob
@@ -91,6 +92,9 @@ def test_every_registered_model_builds_from_the_wheel(wheel_env):
         for path in sorted(glob.glob({str(REPO / 'configs')!r} + '/*/*toy*.py')):
             cfg = Config.fromfile(path)
             model = launch.build_model(cfg)
+            if 'tta_model' in cfg:  # tools/test.py --tta wraps the model
+                model = launch.build_in_scope(dict(cfg.tta_model, module=cfg.model),
+                                              cfg.default_scope)
             used |= {{type(m).__name__ for m in model.modules()}}
         for task in registry.SCOPE_OF_TASK:
             registry.register_task(task)

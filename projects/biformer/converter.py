@@ -13,9 +13,7 @@ Renames: ``downsample_layers.0.{0,1,3,4}`` -> ``stem.{conv1,norm1,conv2,norm2}``
 BRA ``attn.qkv.qkv`` -> ``attn.qkv``, ``attn.wo`` -> ``attn.proj``, ``attn.lepe`` ->
 ``attn.lce``, ``mlp.0``/``mlp.3`` -> ``mlp.fc1``/``mlp.fc2``, ``extra_norms.i`` -> ``norm{i}``.
 """
-import re
-
-from windowlab.converters.checkpoint import strip_prefix
+from windowlab.converters.checkpoint import rename_first_match, strip_prefix
 
 # (pattern, replacement) applied to official backbone keys; the first match wins.
 _RULES = [
@@ -38,10 +36,9 @@ _RULES = [
 
 
 def _rename(key):
-    for pattern, repl in _RULES:
-        new, n = re.subn(pattern, repl, key)
-        if n:
-            return new
+    new = rename_first_match(key, _RULES)
+    if new is not None:
+        return new
     raise KeyError(f'unexpected key {key!r} in an official BiFormer checkpoint (only the legacy '
                    'BRA models with kv_downsample_mode identity and no layer scale are supported)')
 

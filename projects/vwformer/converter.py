@@ -15,7 +15,7 @@ Official -> windowlab names inside the decode head::
 
 All tensors keep their shapes. The keys do not depend on ``nheads`` or ``short_cut``.
 """
-import re
+from windowlab.converters.checkpoint import rename_first_match
 
 DECODE_HEAD_PREFIX = 'decode_head.'
 
@@ -35,10 +35,9 @@ _RENAMES = (
 
 def convert_vwhead_key(key):
     """Rename one official ``VWHead`` key (without ``decode_head.``) to windowlab's."""
-    for pattern, repl in _RENAMES:
-        new, count = re.subn(pattern, repl, key)
-        if count:
-            return new
+    new = rename_first_match(key, _RENAMES)
+    if new is not None:
+        return new
     raise KeyError(f'unknown official VWHead key {key!r}; is this a VWHead checkpoint (not '
                    'VWCityHead or another head)?')
 

@@ -142,6 +142,16 @@ def strip_prefix(state_dict, prefix, keep_others=False, if_present=False):
     return out
 
 
+def rename_first_match(key, rules):
+    """``key`` renamed by the first of ``rules`` (``(regex, replacement)`` pairs) that matches
+    it, or ``None`` when none does (the caller says what kind of file it expected)."""
+    for pattern, replacement in rules:
+        new, count = re.subn(pattern, replacement, key)
+        if count:
+            return new
+    return None
+
+
 def convert_backbone_part(state_dict, convert):
     """A whole-model state dict with its ``backbone.*`` keys converted by ``convert`` (a
     function on the backbone's own keys, returning windowlab backbone keys); necks and heads,
