@@ -68,12 +68,9 @@ _MODELS = []          # (name, class, tasks) for every register_model() call, in
 _REGISTERED = set()   # tasks whose library registry already holds windowlab's models
 
 
-def _library_registry(task, name='MODELS'):
-    try:
-        scope = SCOPE_OF_TASK[task]
-    except KeyError:
-        raise ValueError(f'unknown task {task!r}; choose from {sorted(SCOPE_OF_TASK)}') from None
-    return getattr(import_module(f'{scope}.registry'), name)
+def _library_registry(task):
+    """The ``MODELS`` registry of ``task``'s library."""
+    return import_module(f'{SCOPE_OF_TASK[task]}.registry').MODELS
 
 
 def _register(registry, key, cls):
@@ -104,9 +101,9 @@ def register_model(name=None, tasks=('cls', 'det', 'seg')):
 
     def wrap(cls):
         key = name or cls.__name__
-        _MODELS.append((key, cls, tuple(tasks)))
         for task in _REGISTERED.intersection(tasks):
             _register(_library_registry(task), key, cls)
+        _MODELS.append((key, cls, tuple(tasks)))  # for the libraries that register later
         return cls
 
     return wrap
