@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
 from mmengine.config import Config
 
 import windowlab  # noqa: F401
@@ -24,6 +25,31 @@ def test_get_flops_counts_a_submodule_of_a_detector():
     params, flops = count_params_flops(cfg, (224, 224), module='backbone')
     assert params == 27_520_698  # mmdet's Swin-T backbone (keys/mmdet_swin_t_backbone.json)
     assert 4.0e9 < flops < 4.6e9
+
+
+def test_fused_attention_counts_both_matmuls():
+    """``q k^T`` and ``P v`` of a fused attention: ``B h L S (E + Ev)`` multiply-adds."""
+    from windowlab.analysis import flop_analyzer
+    from windowlab.models.layers.attention import attend
+
+    class Attend(torch.nn.Module):
+        def forward(self, q, k, v):
+            return attend(q, k, v)
+
+    q, k, v = torch.randn(2, 3, 5, 4), torch.randn(2, 3, 7, 4), torch.randn(2, 3, 7, 6)
+    assert flop_analyzer(Attend(), (q, k, v)).total() == 2 * 3 * 5 * 7 * (4 + 6)
+
+
+def test_biformer_flops_are_the_same_for_the_fast_and_the_released_bra():
+    """The fast BRA (routed blocks through the fused attention) costs what the released gather
+    costs: 4.47 GFLOPs for BiFormer-S at 224 (the fast kernel used to count 4.19)."""
+    flops = {}
+    for impl in ('fast', 'gather'):
+        cfg = Config.fromfile(REPO / 'configs/biformer/biformer-s_16xb128_in1k.py')
+        cfg.model.backbone.attn_cfg = dict(type='BiLevelRoutingAttention', impl=impl)
+        flops[impl] = count_params_flops(cfg, (224, 224))[1]
+    assert flops['fast'] == flops['gather']
+    assert round(flops['fast'] / 1e9, 2) == 4.47
 
 
 def test_benchmark_prints_a_markdown_row():

@@ -193,7 +193,7 @@ def test_any_input_size(image_hw):
         if name.endswith('key.bias'):
             assert p.grad.abs().max() < 1e-5, name
         elif one_token and name.endswith(('query.weight', 'query.bias', 'key.weight')):
-            assert p.grad.abs().sum() == 0, name
+            assert p.grad.abs().max() < 1e-7, name  # 0 up to the fused kernel's rounding
         else:
             assert p.grad is not None and p.grad.abs().sum() > 0, name
 
@@ -321,8 +321,9 @@ def test_builds_from_registries_and_trains():
 def test_head_costs_far_less_than_upernet():
     """The paper's efficiency claim, head only: VWHead < 1/4 of UPerHead's FLOPs and params
     on Swin-T maps (FLOPs counted by mmengine's FlopAnalyzer, attention matmuls included)."""
-    from mmengine.analysis import FlopAnalyzer
     from mmseg.registry import MODELS
+
+    from windowlab.analysis import flop_analyzer
 
     class ListInput(torch.nn.Module):
         def __init__(self, head):
@@ -338,13 +339,10 @@ def test_head_costs_far_less_than_upernet():
     inputs = tuple(features((256, 256), cfg['in_channels']))
     flops = {}
     for name, head in [('vw', vw), ('upernet', upernet)]:
-        analyzer = FlopAnalyzer(ListInput(head), inputs)
-        analyzer.unsupported_ops_warnings(False)
-        analyzer.uncalled_modules_warnings(False)
+        analyzer = flop_analyzer(ListInput(head), inputs)
         flops[name] = analyzer.total()
-        by_op = analyzer.by_operator()
-        if name == 'vw':
-            assert by_op['matmul'] > 0  # the window attention is counted
+        if name == 'vw':  # the window attention is counted
+            assert analyzer.by_operator()['scaled_dot_product_attention'] > 0
     assert flops['vw'] < flops['upernet'] / 4
     assert sum(p.numel() for p in vw.parameters()) < sum(
         p.numel() for p in upernet.parameters()) / 4

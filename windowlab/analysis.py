@@ -27,6 +27,17 @@ def elementwise_flop(inputs, outputs):
     return n
 
 
+def attention_flop(inputs, outputs):
+    """``scaled_dot_product_attention``: the two matmuls, ``q k^T`` and ``P v``
+    (``[*, L, E] x [*, S, E]`` and ``[*, L, S] x [*, S, Ev]``)."""
+    from mmengine.analysis.jit_handles import get_shape
+    q, k, v = (get_shape(t) for t in inputs[:3])
+    batch = 1
+    for d in q[:-2]:
+        batch *= d
+    return batch * q[-2] * k[-2] * (q[-1] + v[-1])
+
+
 IGNORED_OPS = ('aten::adaptive_avg_pool2d', 'aten::mean', 'aten::avg_pool2d', 'aten::max_pool2d',
                'aten::upsample_bilinear2d', 'aten::upsample_nearest2d', 'aten::grid_sampler')
 NORM_OPS = ('aten::layer_norm', 'aten::batch_norm', 'aten::group_norm', 'aten::instance_norm')
@@ -52,6 +63,16 @@ class TensorMode(nn.Module):
         return self.model(x, samples, mode='tensor')
 
 
+def flop_analyzer(model, inputs):
+    """mmengine's ``FlopAnalyzer`` of ``model(*inputs)`` with windowlab's convention (above):
+    fused attention counted, normalisation per element, free ops ignored, no warnings."""
+    analyzer = FlopAnalyzer(model, inputs)
+    analyzer.set_op_handle(**{op: None for op in IGNORED_OPS})
+    analyzer.set_op_handle(**{op: elementwise_flop for op in NORM_OPS})
+    analyzer.set_op_handle(**{'aten::scaled_dot_product_attention': attention_flop})
+    return analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+
+
 def count_params_flops(cfg, shape, module=None):
     """``(params, flops)`` of ``cfg.model`` for one ``3 x H x W`` image; with ``module`` (e.g.
     ``'backbone'``, ``'decode_head'``), that submodule's share of the whole model's run."""
@@ -59,11 +80,8 @@ def count_params_flops(cfg, shape, module=None):
     if module and module not in dict(model.named_modules()):
         raise KeyError(f'the model has no submodule {module!r}; top-level ones: '
                        f'{[name for name, _ in model.named_children()]}')
-    analyzer = FlopAnalyzer(TensorMode(model, cfg.default_scope, tuple(shape)),
-                            (torch.randn(1, 3, *shape),))
-    analyzer.set_op_handle(**{op: None for op in IGNORED_OPS})
-    analyzer.set_op_handle(**{op: elementwise_flop for op in NORM_OPS})
-    analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    analyzer = flop_analyzer(TensorMode(model, cfg.default_scope, tuple(shape)),
+                             (torch.randn(1, 3, *shape),))
     with torch.no_grad():
         flops = analyzer.by_module()['model.' + module if module else '']
     params = parameter_count(model)[module or '']

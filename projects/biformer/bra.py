@@ -14,20 +14,20 @@ Two implementations of the token attention are selected with ``impl``:
   official code, their issues #21 and #50).
 * ``'fast'`` (default) -- :func:`routed_attention`: q, k, v are laid out once as one block of
   tokens per (image, head, region); the routed blocks are picked with ``index_select`` straight
-  into the layout of the attention matmuls, and :class:`RoutedAttention`, a custom autograd
-  function, saves only the un-gathered q, k, v and the indices; its backward recomputes the
-  selection and the probabilities and sums the key/value gradients back with ``index_add_``.
-  Same outputs and gradients (up to float rounding), much less memory kept between forward and
-  backward, and no ``P``-times larger gradient. While exporting (ONNX, ``torch.export``), which
-  cannot take a custom autograd function, its forward runs as plain ops (the same ones).
+  into the batch layout of windowlab's attention core, and the selection and attention are
+  recomputed in backward (activation checkpointing), so only the un-gathered q, k, v are kept
+  and the key/value gradients are summed back by ``index_add_``. Same outputs and gradients (up
+  to float rounding), much less memory kept between forward and backward, and no ``P``-times
+  larger gradient.
 """
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.autograd.function import once_differentiable
+from torch.utils.checkpoint import checkpoint
 
+from windowlab.models.layers.attention import attend, checkpoint_contexts
 from windowlab.models.utils import is_symbolic
 from windowlab.registry import LAYERS
 
@@ -71,95 +71,42 @@ def head_region_index(region_idx, num_heads):
     return (region_idx.unsqueeze(1) + base).reshape(-1)
 
 
-def _select(x, index):
-    """``x [B, T, d]``, ``index [B*k]`` -> the ``k`` blocks selected per row, ``[B, k*T, d]``."""
-    return x.index_select(0, index).view(x.shape[0], -1, x.shape[-1])
-
-
-def _select_backward(grad, index, shape):
-    """Adjoint of :func:`_select`: ``[B, k*T, d]`` summed back into ``[B, T, d]``."""
-    return grad.new_zeros(shape).index_add_(0, index, grad.reshape(-1, *shape[1:]))
-
-
-def _attend(q, k, v, index, scale):
-    """Softmax attention of every query block to its selected key/value blocks.
-
-    ``q [B, T, d]``, ``k [B, T, d]``, ``v [B, T, dv]``, ``index [B*k]`` -> ``[B, T, dv]``;
-    logits are ``(q * scale) . k`` as in the released code.
-    """
-    attn = torch.softmax((q * scale) @ _select(k, index).transpose(-2, -1), -1)
-    return attn @ _select(v, index)
-
-
-def _routed_forward(q, k, v, region_idx, num_heads, scale):
-    """Forward of :class:`RoutedAttention` (same arguments): ``(out [N, H, W, Cv], index)``."""
+def _routed_attention(q, k, v, region_idx, num_heads, scale):
+    """:func:`routed_attention` as plain ops (autograd keeps the selected blocks)."""
     n, h, w, _ = q.shape
     n_win = math.isqrt(region_idx.shape[1])
     index = head_region_index(region_idx, num_heads)
-    blocks = [to_head_regions(t, n_win, num_heads) for t in (q, k, v)]
-    out = _attend(*blocks, index, scale)
-    return from_head_regions(out, n, n_win, (h // n_win, w // n_win)), index
+    q, k, v = (to_head_regions(t, n_win, num_heads) for t in (q, k, v))   # [N*m*P, T, d]
+    # The routed key/value blocks of every query block, side by side: [N*m*P, 1, k*T, d].
+    k, v = (t.index_select(0, index).view(q.shape[0], 1, -1, t.shape[-1]) for t in (k, v))
+    out = attend(q.unsqueeze(1), k, v, scale=scale).squeeze(1)
+    return from_head_regions(out, n, n_win, (h // n_win, w // n_win))
 
 
 def _exporting():
-    """``torch.export`` / the ONNX exporters (which cannot take a custom autograd function)."""
+    """``torch.export`` / the ONNX exporters / ``torch.jit.trace`` (FLOP counting)."""
     return torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
 
 
-class RoutedAttention(torch.autograd.Function):
-    """Token attention over routed regions that keeps no gathered copy for backward.
-
-    ``forward(q [N, H, W, Cqk], k [N, H, W, Cqk], v [N, H, W, Cv], region_idx [N, P, k],
-    num_heads, scale) -> [N, H, W, Cv]`` with ``P = n_win**2`` regions (``H, W`` multiples of
-    ``n_win``, heads contiguous channel groups). Inside, every (image, head, region) is a block
-    of ``T`` tokens attending to the ``k*T`` tokens of its routed blocks, picked with
-    ``index_select``. Only the inputs (views of the qkv projection, which the LCE conv keeps
-    anyway) and the indices are saved; backward rebuilds the selection and the probabilities
-    and sums the key/value gradients back with ``index_add_``.
-    """
-
-    @staticmethod
-    @torch.amp.custom_fwd(device_type='cuda')
-    def forward(ctx, q, k, v, region_idx, num_heads, scale):
-        out, index = _routed_forward(q, k, v, region_idx, num_heads, scale)
-        ctx.save_for_backward(q, k, v, index)
-        ctx.num_heads, ctx.scale, ctx.n_win = num_heads, scale, math.isqrt(region_idx.shape[1])
-        return out
-
-    @staticmethod
-    @torch.amp.custom_bwd(device_type='cuda')
-    @once_differentiable
-    def backward(ctx, grad_out):
-        q_map, k_map, v_map, index = ctx.saved_tensors
-        m, scale, n_win = ctx.num_heads, ctx.scale, ctx.n_win
-        n, h, w, _ = q_map.shape
-        q, k, v = (to_head_regions(t, n_win, m) for t in (q_map, k_map, v_map))
-        grad_out = to_head_regions(grad_out, n_win, m)
-        k_sel, v_sel = _select(k, index), _select(v, index)
-        q = q * scale
-        attn = torch.softmax(q @ k_sel.transpose(-2, -1), -1)  # [B, T, k*T]
-        grad_v = _select_backward(attn.transpose(-2, -1) @ grad_out, index, v.shape)
-        grad_attn = grad_out @ v_sel.transpose(-2, -1)
-        del v_sel
-        # softmax backward: dL/dlogits = P * (dL/dP - sum_j P_j dL/dP_j)
-        grad_logits = attn * (grad_attn - (grad_attn * attn).sum(-1, keepdim=True))
-        del attn, grad_attn
-        grad_q = (grad_logits @ k_sel) * scale
-        grad_k = _select_backward(grad_logits.transpose(-2, -1) @ q, index, k.shape)
-        region_hw = (h // n_win, w // n_win)
-        grads = (from_head_regions(g, n, n_win, region_hw) for g in (grad_q, grad_k, grad_v))
-        return (*grads, None, None, None)
-
-
 def routed_attention(q, k, v, region_idx, num_heads, scale):
-    """Fast token attention over routed regions; see :class:`RoutedAttention`.
+    """Token attention over routed regions, without keeping gathered copies for backward.
 
-    While exporting (``torch.export``, ONNX, ``torch.jit.trace``) its forward runs as plain ops,
-    without the autograd function: the same operations, so the same numbers.
+    ``q [N, H, W, Cqk]``, ``k [N, H, W, Cqk]``, ``v [N, H, W, Cv]``, ``region_idx [N, P, k]``
+    -> ``[N, H, W, Cv]``, with ``P = n_win**2`` regions (``H, W`` multiples of ``n_win``, heads
+    contiguous channel groups). q, k, v are laid out once as one block of ``T`` tokens per
+    (image, head, region); the ``k`` routed key/value blocks of every block are picked with
+    ``index_select`` straight into the batch layout of :func:`~windowlab.models.layers.attention.
+    attend` (the routed blocks are just another batch). When gradients are needed the selection
+    and the attention are recomputed in backward (activation checkpointing): only q, k, v
+    (views of the qkv projection, which the LCE conv keeps anyway) are saved, and the key/value
+    gradients are summed back by ``index_select``'s backward (``index_add_``).
     """
-    if _exporting():
-        return _routed_forward(q, k, v, region_idx, num_heads, scale)[0]
-    return RoutedAttention.apply(q, k, v, region_idx, num_heads, scale)
+    if _exporting() or not torch.is_grad_enabled() or not (q.requires_grad or k.requires_grad
+                                                          or v.requires_grad):
+        return _routed_attention(q, k, v, region_idx, num_heads, scale)
+    return checkpoint(_routed_attention, q, k, v, region_idx, num_heads, scale,
+                      use_reentrant=False, preserve_rng_state=False,
+                      context_fn=checkpoint_contexts)
 
 
 def gather_attention(q, kv, region_idx, num_heads, scale, qk_dims):
@@ -298,6 +245,6 @@ class GlobalAttentionLCE(nn.Module):
     def forward(self, x):
         n, h, w, c = x.shape
         q, k, v = self.qkv(x).view(n, h * w, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v)  # scale (C/m) ** -0.5
+        out = attend(q, k, v)  # scale (C/m) ** -0.5
         out = out.transpose(1, 2).reshape(n, h, w, c)
         return self.proj(out + self.lce(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1))

@@ -22,10 +22,10 @@ sides are multiples of ``patch_size * 2**3 * lcm(ws, sr)`` (224 for the released
 Both variants share the same parameters (the official checkpoints load into either).
 """
 import torch
-import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import nn
 
+from windowlab.models.layers.attention import attend
 from windowlab.models.layers.patch import DropPath, Mlp
 from windowlab.models.utils import (DropInBackbone, init_linear_and_norm, maybe_checkpoint,
                                     resolve_arch)
@@ -36,11 +36,6 @@ from .converter import backbone_state_dict, convert_polytwins
 from windowlab.registry import register_model
 
 from .layers import CircularPosConv, PolyPatchEmbed
-
-
-def _attend(q, k, v, drop, training):
-    """``softmax(q k^T / sqrt(d)) v`` over the last two dims."""
-    return F.scaled_dot_product_attention(q, k, v, dropout_p=drop if training else 0.0)
 
 
 class LocallyGroupedAttention(nn.Module):
@@ -69,7 +64,7 @@ class LocallyGroupedAttention(nn.Module):
         windows = window_partition(fmap, ws)  # [B * nW, ws * ws, C]
         q, k, v = self.qkv(windows).reshape(-1, ws * ws, 3, self.num_heads,
                                             c // self.num_heads).permute(2, 0, 3, 1, 4)
-        out = _attend(q, k, v, self.attn_drop, self.training)
+        out = attend(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
         out = out.transpose(1, 2).reshape(-1, ws * ws, c)
         out = window_reverse(out, ws, hp, wp)[:, :h, :w].reshape(b, n, c)
         return self.proj_drop(self.proj(out))
@@ -104,7 +99,7 @@ class GlobalSubsampledAttention(nn.Module):
             x = self.sr(x.transpose(1, 2).reshape(b, c, *hw_shape)).flatten(2).transpose(1, 2)
             x = self.norm(x)
         k, v = self.kv(x).reshape(b, -1, 2, heads, c // heads).permute(2, 0, 3, 1, 4)
-        out = _attend(q, k, v, self.attn_drop, self.training)
+        out = attend(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
         return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, n, c)))
 
 

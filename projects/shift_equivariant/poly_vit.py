@@ -13,10 +13,10 @@ map is also exactly equivariant for circular shifts that are multiples of ``patc
 (it rolls by ``s / patch_size``); ``out_type='featmap'`` exposes it for dense heads.
 """
 import torch
-import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import nn
 
+from windowlab.models.layers.attention import attend
 from windowlab.models.layers.patch import DropPath, Mlp
 from windowlab.models.utils import (DropInBackbone, init_linear_and_norm, maybe_checkpoint,
                                     resolve_arch)
@@ -44,8 +44,7 @@ class Attention(nn.Module):
         b, n, c = x.shape
         q, k, v = self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads).permute(
             2, 0, 3, 1, 4)
-        x = F.scaled_dot_product_attention(
-            q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
+        x = attend(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
         return self.proj_drop(self.proj(x.transpose(1, 2).reshape(b, n, c)))
 
 

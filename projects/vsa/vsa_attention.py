@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from windowlab.models.layers.attention import attend
 from windowlab.models.layers.relative_position import RelativePositionBias
 from windowlab.models.utils import is_symbolic
 from windowlab.registry import LAYERS
@@ -96,7 +97,7 @@ class VSAWindowAttention(nn.Module):
         self.sampling_scales = nn.Conv2d(embed_dims, num_heads * 2, 1)
         self.qkv = nn.Linear(embed_dims, out_dims * 3, bias=qkv_bias)
         self.rel_pos = RelativePositionBias((window_size, window_size), num_heads)
-        self.attn_drop = nn.Dropout(attn_drop)
+        self.attn_drop = attn_drop
         self.proj = nn.Linear(out_dims, out_dims)
         self.proj_drop = nn.Dropout(proj_drop)
         self.reset_regression()
@@ -198,9 +199,8 @@ class VSAWindowAttention(nn.Module):
         k, v = kv[:, :d], kv[:, d:]
 
         q, k, v = (self._to_windows(t, b, nh, nw) for t in (q, k, v))
-        attn = (q @ k.transpose(-2, -1)) * self.scale + self.rel_pos().unsqueeze(0)
-        attn = self.attn_drop(attn.softmax(dim=-1))
-        out = attn @ v                                                    # [B*nW, heads, N, d]
+        out = attend(q, k, v, self.rel_pos().to(q.dtype), self.scale,
+                     self.attn_drop if self.training else 0.0)           # [B*nW, heads, N, d]
         out = out.reshape(b, nh, nw, heads, ws, ws, d).permute(0, 1, 4, 2, 5, 3, 6)
         out = out.reshape(b, hp, wp, heads * d)[:, top:top + h, left:left + w]
         out = self.proj_drop(self.proj(out.reshape(b, h * w, heads * d)))

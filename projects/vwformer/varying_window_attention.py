@@ -14,8 +14,6 @@ Paper: "Multi-Scale Representations by Varying Window Attention for Semantic Seg
 4. plain multi-head attention between the ``p_h p_w`` query tokens and the ``p_h p_w``
    context tokens, an output projection whose norm starts at zero, and an optional shortcut.
 """
-import math
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -23,6 +21,7 @@ from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import constant_init, kaiming_init, normal_init
 
+from windowlab.models.layers.attention import attend
 from windowlab.models.utils import is_symbolic
 from windowlab.registry import LAYERS
 
@@ -161,10 +160,7 @@ class VaryingWindowAttention(BaseModule):
         key = self._heads(self.key(context), windows, ph, pw)
         value = self._heads(self.value(context), windows, ph, pw)
 
-        # Windows hold few tokens (64 for a 512 x 512 image), so the attention matrix is
-        # small; explicit matmuls also keep FLOP counters exact.
-        attn = (query @ key.transpose(-2, -1)) / math.sqrt(c // self.num_heads)
-        out = attn.softmax(dim=-1) @ value
+        out = attend(query, key, value)  # scale (C / heads) ** -0.5
         # [B*n*n, heads, ph*pw, d] -> [B, C, n*ph, n*pw]
         out = out.transpose(-1, -2).reshape(b, n, n, c, ph, pw)
         out = out.permute(0, 3, 1, 4, 2, 5).reshape(b, c, n * ph, n * pw)

@@ -4,6 +4,12 @@ import torch.nn.functional as F
 
 from ..utils import is_symbolic
 
+# Logit added between regions of a shifted window. The official code adds -100, whose softmax
+# weights (e**-100 relative to the others) are denormal floats: they change no output bit yet
+# make the next matmul many times slower on CPU. -1e4 underflows to exactly 0 instead (same
+# outputs) and stays finite in float16/bfloat16.
+MASK_VALUE = -1e4
+
 
 def pad_to_multiple(x, multiple, hw_dims=(1, 2)):
     """Zero-pad the bottom/right of ``x`` so both spatial sides are multiples of ``multiple``.
@@ -50,7 +56,7 @@ def shifted_window_mask(h, w, window_size, shift_size, device=None):
     """Attention mask of shifted-window attention (Swin), built for a padded ``h x w`` map.
 
     Tokens that come from different regions of the cyclically shifted map must not attend
-    to each other; they get ``-100`` (the value of the official code), the rest ``0``.
+    to each other; they get :data:`MASK_VALUE`, the rest ``0``.
 
     Returns:
         Tensor: ``[nW, ws * ws, ws * ws]``.
@@ -64,4 +70,4 @@ def shifted_window_mask(h, w, window_size, shift_size, device=None):
             region += 1
     ids = window_partition(img_mask, window_size).squeeze(-1)
     mask = ids.unsqueeze(1) - ids.unsqueeze(2)
-    return mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
+    return mask.masked_fill(mask != 0, MASK_VALUE).masked_fill(mask == 0, 0.0)

@@ -5,6 +5,7 @@ from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from ...registry import LAYERS
 from ..utils import is_symbolic
+from .attention import attend
 from .relative_position import RelativePositionBias
 from .window import pad_to_multiple, shifted_window_mask, window_partition, window_reverse
 
@@ -14,7 +15,7 @@ class WindowMSA(nn.Module):
     """Window attention with relative position bias and optional cyclic shift (Swin).
 
     The map is zero-padded at the bottom/right to a multiple of the window, cyclically
-    shifted by ``shift_size`` (with the ``-100`` mask between regions), cut into windows,
+    shifted by ``shift_size`` (with a mask between regions, see :func:`shifted_window_mask`), cut into windows,
     attended, and put back (un-shift, crop). Padded tokens are not masked in unshifted
     windows, as in the official detection code.
 
@@ -46,7 +47,7 @@ class WindowMSA(nn.Module):
         self.scale = qk_scale or (embed_dims // num_heads) ** -0.5
         self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
         self.rel_pos = RelativePositionBias((window_size, window_size), num_heads)
-        self.attn_drop = nn.Dropout(attn_drop)
+        self.attn_drop = attn_drop
         self.proj = nn.Linear(embed_dims, embed_dims)
         self.proj_drop = nn.Dropout(proj_drop)
 
@@ -75,16 +76,14 @@ class WindowMSA(nn.Module):
         """
         bw, n, c = windows.shape
         qkv = self.qkv(windows).reshape(bw, n, 3, self.num_heads, c // self.num_heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)
-        attn = (q * self.scale) @ k.transpose(-2, -1)
-        attn = attn + self.rel_pos((window_size, window_size)).unsqueeze(0)
-        if mask is not None:
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)                          # [nW*B, heads, N, d]
+        bias = self.rel_pos((window_size, window_size)).to(q.dtype)   # [heads, N, N]
+        if mask is not None:  # one bias per window, repeated for every image
             nw = mask.shape[0]
-            attn = attn.view(bw // nw, nw, self.num_heads, n, n) + mask[None, :, None]
-            attn = attn.view(bw, self.num_heads, n, n)
-        attn = self.attn_drop(attn.softmax(dim=-1))
-        out = (attn @ v).transpose(1, 2).reshape(bw, n, c)
-        return self.proj_drop(self.proj(out))
+            bias = (bias + mask[:, None]).expand(bw // nw, -1, -1, -1, -1)
+            bias = bias.reshape(bw, self.num_heads, n, n)
+        out = attend(q, k, v, bias, self.scale, self.attn_drop if self.training else 0.0)
+        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(bw, n, c)))
 
     def forward(self, x, hw_shape):
         """``x``: ``[B, H*W, C]`` with ``hw_shape = (H, W)`` -> ``[B, H*W, C]``."""
