@@ -32,6 +32,20 @@ def test_both_paths_compute_softmax_attention(impl):
     assert (out_default_scale - softmax_attention(q, k, v, 0, 0.5)).abs().max() < 1e-13
 
 
+@pytest.mark.parametrize('impl', attention.IMPLS)
+def test_boolean_mask_keeps_the_true_keys_only(impl):
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 6, 4, generator=g, dtype=torch.float64) for _ in range(3))
+    keep = torch.rand(2, 1, 6, 6, generator=g) < 0.5
+    keep[..., 0] = True
+    with attention_impl(impl):
+        out = attend(q, k, v, keep)
+    for b, h, i in [(0, 0, 0), (1, 2, 5), (0, 1, 3)]:
+        cols = keep[b, 0, i].nonzero().flatten()  # attention over the kept keys alone
+        expected = softmax_attention(q[b, h, i:i + 1], k[b, h, cols], v[b, h, cols], 0, 0.5)
+        assert (out[b, h, i] - expected[0]).abs().max() < 1e-13
+
+
 def test_unknown_path_is_refused():
     with pytest.raises(ValueError, match="one of \\('fused', 'reference'\\)"):
         attention_impl('flash')

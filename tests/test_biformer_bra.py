@@ -37,7 +37,12 @@ def _run(module, x, grad_out_seed=1):
     ((1, 8, 12, 32), dict(topk=16, num_heads=4)),  # every region routed, no padding
     ((2, 9, 7, 32), dict(qk_dims=16, topk=1)),  # narrower q/k than v
 ])
-def test_fast_matches_gather_outputs_and_gradients(shape, kwargs):
+@pytest.mark.parametrize('layout', ['auto', 'blocks', 'dense'])
+def test_fast_matches_gather_outputs_and_gradients(shape, kwargs, layout, monkeypatch):
+    """Both layouts of the fast kernel (routed blocks, masked dense) in every case."""
+    from windowlab.projects.biformer import bra
+    if layout != 'auto':  # the routed fraction above which the dense layout is taken
+        monkeypatch.setattr(bra, 'DENSE_MIN_ROUTED_FRACTION', 2.0 if layout == 'blocks' else 0.0)
     torch.manual_seed(2)
     x = torch.randn(shape, dtype=torch.float64)
     fast, gather = _bra('fast', **kwargs), _bra('gather', **kwargs)

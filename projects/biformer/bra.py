@@ -71,8 +71,16 @@ def head_region_index(region_idx, num_heads):
     return (region_idx.unsqueeze(1) + base).reshape(-1)
 
 
-def _routed_attention(q, k, v, region_idx, num_heads, scale):
-    """:func:`routed_attention` as plain ops (autograd keeps the selected blocks)."""
+# The routed regions are attended as a masked dense attention when they are at least a quarter
+# of all regions (BiFormer's stage 3: 16 of 49 or 64) and the map is small enough for a
+# [H*W, H*W] mask per image: fewer, larger matmuls beat many tiny ones there.
+DENSE_MIN_ROUTED_FRACTION = 0.25
+DENSE_MAX_TOKENS = 4096
+
+
+def _routed_blocks(q, k, v, region_idx, num_heads, scale):
+    """Every (image, head, region) block of ``T`` queries attends to its ``k`` routed blocks,
+    picked with ``index_select`` into the batch layout of the attention core."""
     n, h, w, _ = q.shape
     n_win = math.isqrt(region_idx.shape[1])
     index = head_region_index(region_idx, num_heads)
@@ -81,6 +89,35 @@ def _routed_attention(q, k, v, region_idx, num_heads, scale):
     k, v = (t.index_select(0, index).view(q.shape[0], 1, -1, t.shape[-1]) for t in (k, v))
     out = attend(q.unsqueeze(1), k, v, scale=scale).squeeze(1)
     return from_head_regions(out, n, n_win, (h // n_win, w // n_win))
+
+
+def _routed_dense(q, k, v, region_idx, num_heads, scale):
+    """Every query attends to every token under a mask that keeps its region's routed regions.
+
+    Masked logits get weight exactly 0, so this is the attention of :func:`_routed_blocks`
+    (the same keys, summed in another order).
+    """
+    n, h, w, _ = q.shape
+    p = region_idx.shape[1]
+    n_win = math.isqrt(p)
+    t = (h // n_win) * (w // n_win)
+    # Tokens in region order, heads split: [N, m, P*T, d].
+    q, k, v = (to_regions(x, n_win).reshape(n, p * t, num_heads, -1).transpose(1, 2)
+               for x in (q, k, v))
+    routed = torch.zeros(n, p, p, dtype=torch.bool, device=q.device)
+    routed.scatter_(2, region_idx, True)
+    mask = routed[:, None, :, None, :, None].expand(n, 1, p, t, p, t).reshape(n, 1, p * t, p * t)
+    out = attend(q, k, v, mask, scale).transpose(1, 2).reshape(n, p, t, -1)
+    return from_regions(out, n_win, (h // n_win, w // n_win))
+
+
+def _routed_attention(q, k, v, region_idx, num_heads, scale):
+    """:func:`routed_attention` as plain ops (autograd keeps what the attention saves)."""
+    n, h, w, _ = q.shape
+    p, topk = region_idx.shape[1:]
+    if topk >= DENSE_MIN_ROUTED_FRACTION * p and h * w <= DENSE_MAX_TOKENS:
+        return _routed_dense(q, k, v, region_idx, num_heads, scale)
+    return _routed_blocks(q, k, v, region_idx, num_heads, scale)
 
 
 def _exporting():
@@ -93,13 +130,19 @@ def routed_attention(q, k, v, region_idx, num_heads, scale):
 
     ``q [N, H, W, Cqk]``, ``k [N, H, W, Cqk]``, ``v [N, H, W, Cv]``, ``region_idx [N, P, k]``
     -> ``[N, H, W, Cv]``, with ``P = n_win**2`` regions (``H, W`` multiples of ``n_win``, heads
-    contiguous channel groups). q, k, v are laid out once as one block of ``T`` tokens per
-    (image, head, region); the ``k`` routed key/value blocks of every block are picked with
-    ``index_select`` straight into the batch layout of :func:`~windowlab.models.layers.attention.
-    attend` (the routed blocks are just another batch). When gradients are needed the selection
-    and the attention are recomputed in backward (activation checkpointing): only q, k, v
-    (views of the qkv projection, which the LCE conv keeps anyway) are saved, and the key/value
-    gradients are summed back by ``index_select``'s backward (``index_add_``).
+    contiguous channel groups). Two exact layouts for the attention core
+    (:func:`~windowlab.models.layers.attention.attend`):
+
+    * routed blocks (:func:`_routed_blocks`): q, k, v are laid out once as one block of ``T``
+      tokens per (image, head, region); the ``k`` routed key/value blocks of every block are
+      picked with ``index_select`` straight into the batch layout (the routed blocks are just
+      another batch); their gradients are summed back by ``index_add_``;
+    * masked dense (:func:`_routed_dense`), when the routed regions are a large part of a small
+      map: all tokens, with a mask keeping the routed regions.
+
+    When gradients are needed the attention is recomputed in backward (activation
+    checkpointing): only q, k, v (views of the qkv projection, which the LCE conv keeps anyway)
+    and the indices are saved, never gathered copies, masks or probabilities.
     """
     if _exporting() or not torch.is_grad_enabled() or not (q.requires_grad or k.requires_grad
                                                           or v.requires_grad):

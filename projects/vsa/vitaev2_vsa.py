@@ -61,13 +61,18 @@ VSA_VARIANTS = {
 
 
 def _tokens_to_map(x, hw_shape):
-    """``[B, H*W, C]`` -> ``[B, C, H, W]``."""
-    return x.transpose(1, 2).reshape(x.shape[0], -1, *hw_shape)
+    """``[B, H*W, C]`` -> ``[B, C, H, W]``, a channels-last view (no copy).
+
+    The convolutions then run channels-last, which is several times faster on CPU than
+    contiguous maps for the depth-wise and grouped ones (most of all in backward).
+    """
+    b, _, c = x.shape
+    return x.view(b, *hw_shape, c).permute(0, 3, 1, 2)
 
 
 def _map_to_tokens(x):
-    """``[B, C, H, W]`` -> ``[B, H*W, C]``."""
-    return x.flatten(2).transpose(1, 2)
+    """``[B, C, H, W]`` -> ``[B, H*W, C]`` (a view of a channels-last map)."""
+    return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1, x.shape[1])
 
 
 class DepthwiseCPE(nn.Conv2d):
@@ -320,6 +325,7 @@ class ViTAEv2VSA(DropInBackbone, BaseModule):
         ``H`` and ``W`` must be multiples of 4 (pad to 32 for four stages of any size).
         """
         outs = []
+        x = x.contiguous(memory_format=torch.channels_last)  # see _tokens_to_map
         for i, stage in enumerate(self.stages):
             x, hw_shape = stage(x)
             x = _tokens_to_map(x, hw_shape)

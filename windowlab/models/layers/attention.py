@@ -56,8 +56,9 @@ def attend(q, k, v, bias=None, scale=None, dropout_p=0.0):
         q (Tensor): ``[*, Lq, d]`` queries (4-D ``[B, heads, Lq, d]`` takes the fastest kernels).
         k (Tensor): ``[*, Lk, d]`` keys.
         v (Tensor): ``[*, Lk, dv]`` values.
-        bias (Tensor, optional): additive logits, broadcastable to ``[*, Lq, Lk]`` (relative
-            position bias, shifted-window mask, or their sum), in the dtype of ``q``.
+        bias (Tensor, optional): broadcastable to ``[*, Lq, Lk]``: additive logits in the
+            dtype of ``q`` (relative position bias, shifted-window mask, or their sum), or a
+            boolean mask (``True``: attend; every query needs one key it attends to).
         scale (float, optional): logit scale; ``d ** -0.5`` if None.
         dropout_p (float): dropout on the attention probabilities (pass 0 in eval mode).
 
@@ -69,7 +70,9 @@ def attend(q, k, v, bias=None, scale=None, dropout_p=0.0):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p,
                                               scale=scale)
     attn = (q * scale) @ k.transpose(-2, -1)
-    if bias is not None:
+    if bias is not None and bias.dtype == torch.bool:
+        attn = attn.masked_fill(~bias, float('-inf'))
+    elif bias is not None:
         attn = attn + bias
     attn = attn.softmax(dim=-1)
     if dropout_p:
