@@ -286,7 +286,8 @@ def table_row(name, precision, row):
     def pair(mode, a, b):
         return f'{ms[(mode, a)]:.1f} / {ms[(mode, b)]:.1f}' if (mode, b) in ms else '-'
 
-    cells = [name, precision, f'{row["vs fp64"]:.1e}' + ('*' if row['replayed'] else ''),f'{row["fused vs ref"]:.1e}',
+    cells = [name, precision, f'{row["vs fp64"]:.1e}' + ('*' if row['replayed'] else ''),
+             f'{row["fused vs ref"]:.1e}',
              f'{row["fast vs gather"]:.1e}' if 'fast vs gather' in row else '-',
              'finite' if row['grads'] else 'NON-FINITE', pair('fwd', 'fused', 'ref'),
              pair('fwd+bwd', 'fused', 'ref'), pair('fwd+bwd', 'fused', 'gather'),
