@@ -266,7 +266,8 @@ def test_norms_follow_norm_cfg(norm, cls):
     if norm == 'GN':
         norm_cfg['num_groups'] = 1
     head = VWHead(**{**SMALL, 'norm_cfg': norm_cfg})
-    norms = [m for m in head.modules() if 'norm' in type(m).__name__.lower()]
+    norm_types = (torch.nn.modules.batchnorm._NormBase, torch.nn.GroupNorm, torch.nn.LayerNorm)
+    norms = [m for m in head.modules() if isinstance(m, norm_types)]
     # fuse, short_path, image_pool, 3 pre_scale, 3 out_proj, bottleneck, low_level_fuse
     assert len(norms) == 11 and all(isinstance(m, cls) for m in norms)
 

@@ -5,6 +5,8 @@ multiply-add is one FLOP; normalisation layers count one FLOP per element; pooli
 activations, resizing and additions are free.
 """
 import copy
+import statistics
+import time
 
 import numpy as np
 import torch
@@ -125,3 +127,31 @@ def image_to_input(img, mean, std):
     """``uint8 [H, W, 3]`` -> normalised ``[1, 3, H, W]`` float input."""
     x = torch.from_numpy(img).permute(2, 0, 1).float()
     return ((x - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1))[None]
+
+
+def median_seconds(steps, repeats, warmup=1, device='cpu'):
+    """Median wall time (s) of each of ``steps`` (name -> callable), timed in alternation.
+
+    Every round runs each step once, in order, so drifts of clock, temperature or machine load
+    hit all steps alike; ``warmup`` untimed rounds come first. On CUDA the device is
+    synchronised around every timed call.
+
+    Returns:
+        dict: name -> median seconds over ``repeats`` rounds.
+    """
+    def sync():
+        if torch.device(device).type == 'cuda':
+            torch.cuda.synchronize(device)
+
+    for _ in range(warmup):
+        for step in steps.values():
+            step()
+    times = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            sync()
+            start = time.perf_counter()
+            step()
+            sync()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}

@@ -18,9 +18,7 @@ import argparse
 import json
 import multiprocessing as mp
 import resource
-import statistics
 import sys
-import time
 
 import torch
 
@@ -51,16 +49,8 @@ def _loss(out):
 
 
 def _timed(fn, repeat, device):
-    times = []
-    for _ in range(repeat):
-        if device == 'cuda':
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device == 'cuda':
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    from windowlab.analysis import median_seconds
+    return median_seconds({'step': fn}, repeat, warmup=0, device=device)['step']
 
 
 def _measure(case, impl, batch, repeat, device, queue):

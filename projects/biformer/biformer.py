@@ -18,13 +18,13 @@ The two released forms are two settings of the same backbone:
 import copy
 
 import torch
-from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from torch import nn
 
 from .converter import convert_biformer
 from windowlab.converters.checkpoint import (drop_unfit_output_norms, init_from_pretrained_cfg,
                                              pretrained_final_norm)
+from windowlab.models.layers.norm_act import build_norm_layer
 from windowlab.models.layers.patch import DropPath, Mlp
 from windowlab.models.utils import (DropInBackbone, init_linear_and_norm, maybe_checkpoint,
                                     resolve_arch)
@@ -40,17 +40,10 @@ BIFORMER_ARCHS = {
 }
 
 
-class LayerNorm2d(nn.LayerNorm):
-    """LayerNorm over the channels of ``[N, C, H, W]`` maps."""
-
-    def forward(self, x):
-        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-
-
 def build_out_norm(cfg, channels):
-    """``dict(type='LN2d', eps=1e-6)`` -> :class:`LayerNorm2d`; other types via mmcv."""
+    """The norm of a returned map; ``LN2d`` defaults to ``eps=1e-6``, as ``BiFormer_mm``."""
     if cfg['type'] == 'LN2d':
-        return LayerNorm2d(channels, eps=cfg.get('eps', 1e-6))
+        cfg = dict(dict(eps=1e-6), **cfg)
     return build_norm_layer(cfg, channels)[1]
 
 

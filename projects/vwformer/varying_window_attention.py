@@ -17,11 +17,11 @@ Paper: "Multi-Scale Representations by Varying Window Attention for Semantic Seg
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import constant_init, kaiming_init, normal_init
 
 from windowlab.models.layers.attention import attend
+from windowlab.models.layers.norm_act import ConvNormAct
 from windowlab.models.utils import is_symbolic
 from windowlab.registry import LAYERS
 
@@ -88,13 +88,12 @@ class VaryingWindowAttention(BaseModule):
         self.short_cut = short_cut
 
         # "same"-size RxR conv: pads (R-1)//2 before and R//2 after each side.
-        self.pre_scale = ConvModule(
-            embed_dims, embed_dims // (ratio * ratio), kernel_size=ratio,
-            norm_cfg=norm_cfg, act_cfg=act_cfg)
+        self.pre_scale = ConvNormAct(embed_dims, embed_dims // (ratio * ratio), ratio, norm_cfg,
+                                     act_cfg)
         self.query = nn.Conv2d(embed_dims, embed_dims, 1)
         self.key = nn.Conv2d(embed_dims, embed_dims, 1)
         self.value = nn.Conv2d(embed_dims, embed_dims, 1)
-        self.out_proj = ConvModule(embed_dims, embed_dims, 1, norm_cfg=norm_cfg, act_cfg=None)
+        self.out_proj = ConvNormAct(embed_dims, embed_dims, 1, norm_cfg, act_cfg=None)
 
     def init_weights(self):
         """Non-local-block init as in the official code; the output starts at exactly 0."""

@@ -19,7 +19,6 @@ import re
 
 import torch
 import torch.nn.functional as F
-from mmcv.cnn import build_norm_layer
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
@@ -29,6 +28,7 @@ from ...converters.checkpoint import (drop_unfit_output_norms, init_from_pretrai
                                       pretrained_final_norm)
 from ...converters.swin import convert_swin
 from ...registry import LAYERS, register_model
+from ..layers.norm_act import build_norm_layer
 from ..layers.patch import DropPath, Mlp
 from ..utils import DropInBackbone, init_linear_and_norm, maybe_checkpoint, resolve_arch
 
@@ -375,10 +375,11 @@ class WLSwinTransformer(DropInBackbone, BaseModule):
         """``norm{i}`` of ``[B, H*W, C]`` tokens -> ``[B, C, H, W]`` map (LayerNorms on the
         tokens, any other norm on the map)."""
         norm = getattr(self, f'norm{i}')
-        if isinstance(norm, (nn.LayerNorm, nn.Identity)):
+        on_tokens = type(norm) in (nn.LayerNorm, nn.Identity)  # not LN2d, a LayerNorm of maps
+        if on_tokens:
             tokens = norm(tokens)
         fmap = tokens.transpose(1, 2).reshape(tokens.shape[0], -1, *hw_shape)
-        if not isinstance(norm, (nn.LayerNorm, nn.Identity)):
+        if not on_tokens:
             fmap = norm(fmap)
         return fmap.contiguous()
 

@@ -1,9 +1,9 @@
 """Patch embedding and patch merging (hierarchical down-sampling) of window transformers."""
 import torch
-from mmcv.cnn import build_activation_layer
 from torch import nn
 
 from ...registry import LAYERS
+from .norm_act import build_activation_layer
 from .window import pad_to_multiple
 
 
@@ -62,7 +62,8 @@ class PatchMerging(nn.Module):
 class Mlp(nn.Sequential):
     """``Linear(C, hidden) -> GELU -> Dropout -> Linear(hidden, C) -> Dropout`` on tokens.
 
-    ``act_cfg`` (an mmcv activation config, e.g. ``dict(type='ReLU')``) replaces the GELU.
+    ``act_cfg`` (an activation config, e.g. ``dict(type='ReLU')``, see
+    :func:`~.norm_act.build_activation_layer`) replaces the GELU.
     """
 
     def __init__(self, in_features, hidden_features, drop=0.0, act_cfg=None):
