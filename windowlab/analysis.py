@@ -129,6 +129,63 @@ def image_to_input(img, mean, std):
     return ((x - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1))[None]
 
 
+# --------------------------------------------------------------------------- benchmarks
+def loss_of(out):
+    """A scalar to backpropagate from any model output: the sum of the means of its tensors
+    (a tensor, or nested lists / tuples / dicts of them)."""
+    if isinstance(out, torch.Tensor):
+        return out.float().mean()
+    if isinstance(out, dict):
+        out = list(out.values())
+    return sum(loss_of(o) for o in out if isinstance(o, (torch.Tensor, list, tuple, dict)))
+
+
+def sync(device):
+    """Wait for the device's queued work (CUDA), so that a timer sees it finished."""
+    if str(device).startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def _proc_status_kib(field):
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def peak_memory_bytes(step, device='cpu'):
+    """Memory that one call of ``step()`` needs at its peak, above the level before it.
+
+    CUDA: ``torch.cuda.max_memory_allocated`` above the allocated memory before the step.
+    CPU: growth of the process's peak resident set. Where Linux lets the peak be reset
+    (``/proc/self/clear_refs``), it is reset before the step and the result is the peak during
+    the step above the resident set before it (transient peaks of model building do not hide
+    the step's); elsewhere it is the growth of ``ru_maxrss``. Run it in a fresh process, before
+    any other step, so that the measure belongs to that step alone.
+    """
+    if str(device).startswith('cuda'):
+        sync(device)
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        step()
+        sync(device)
+        return torch.cuda.max_memory_allocated() - base
+    import gc
+    import resource
+    gc.collect()
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')  # reset VmHWM (the peak resident set) to the current VmRSS
+        base = _proc_status_kib('VmRSS')
+        step()
+        return (_proc_status_kib('VmHWM') - base) * 1024
+    except OSError:
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        step()
+        return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024
+
+
 def median_seconds(steps, repeats, warmup=1, device='cpu'):
     """Median wall time (s) of each of ``steps`` (name -> callable), timed in alternation.
 
@@ -139,19 +196,15 @@ def median_seconds(steps, repeats, warmup=1, device='cpu'):
     Returns:
         dict: name -> median seconds over ``repeats`` rounds.
     """
-    def sync():
-        if torch.device(device).type == 'cuda':
-            torch.cuda.synchronize(device)
-
     for _ in range(warmup):
         for step in steps.values():
             step()
     times = {name: [] for name in steps}
     for _ in range(repeats):
         for name, step in steps.items():
-            sync()
+            sync(device)
             start = time.perf_counter()
             step()
-            sync()
+            sync(device)
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}

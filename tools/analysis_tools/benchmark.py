@@ -6,36 +6,22 @@
         [--cfg-options k=v ...] [--label NAME]
 
 Each mode runs in a fresh process, so the peak memory of its first step
-(``torch.cuda.max_memory_allocated`` on GPU, the growth of the process's peak RSS on CPU)
-belongs to that mode alone; throughput is the median over the repeats after warm-up. The last line
+(:func:`windowlab.analysis.peak_memory_bytes`: ``torch.cuda.max_memory_allocated`` on GPU, the
+growth of the process's peak RSS on CPU) belongs to that mode alone; throughput is the median over the repeats after warm-up. The last line
 is a Markdown table row: ``| label | shape | batch | fwd img/s | fwd+bwd img/s | fwd peak MiB |
 fwd+bwd peak MiB |``.
 """
 import argparse
 import multiprocessing as mp
-import resource
 import time
 
 import torch
 
 
-def _loss(out):
-    if isinstance(out, torch.Tensor):
-        return out.float().mean()
-    if isinstance(out, dict):
-        out = list(out.values())
-    return sum(_loss(o) for o in out if isinstance(o, (torch.Tensor, list, tuple, dict)))
-
-
-def _sync(device):
-    if device == 'cuda':
-        torch.cuda.synchronize()
-
-
 def _measure(args, mode, queue):
     import windowlab  # noqa: F401
     from windowlab import launch
-    from windowlab.analysis import TensorMode
+    from windowlab.analysis import TensorMode, loss_of, peak_memory_bytes, sync
 
     torch.set_num_threads(args.threads) if args.threads else None
     cfg = launch.load_config(args.config, args.cfg_options)
@@ -48,30 +34,20 @@ def _measure(args, mode, queue):
 
     def step():
         if train:
-            _loss(net(x)).backward()
+            loss_of(net(x)).backward()
         else:
             with torch.no_grad():
                 net(x)
 
-    if args.device == 'cuda':
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    else:
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    step()
-    _sync(args.device)
-    if args.device == 'cuda':
-        peak = torch.cuda.max_memory_allocated() - base
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+    peak = peak_memory_bytes(step, args.device)
     for _ in range(args.warmup):
         step()
-    _sync(args.device)
+    sync(args.device)
     times = []
     for _ in range(args.repeats):
         start = time.perf_counter()
         step()
-        _sync(args.device)
+        sync(args.device)
         times.append(time.perf_counter() - start)
     times.sort()
     median = times[len(times) // 2]
