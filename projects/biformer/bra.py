@@ -111,18 +111,20 @@ def _routed_dense(q, k, v, region_idx, num_heads, scale):
     return from_regions(out, n_win, (h // n_win, w // n_win))
 
 
+def _exporting():
+    """``torch.export`` / the ONNX exporters / ``torch.jit.trace`` (FLOP counting)."""
+    return torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
+
+
 def _routed_attention(q, k, v, region_idx, num_heads, scale):
     """:func:`routed_attention` as plain ops (autograd keeps what the attention saves)."""
     n, h, w, _ = q.shape
     p, topk = region_idx.shape[1:]
-    if topk >= DENSE_MIN_ROUTED_FRACTION * p and h * w <= DENSE_MAX_TOKENS:
+    # Exports and FLOP counts (tracing) take the routed blocks: the published algorithm.
+    if (not _exporting() and topk >= DENSE_MIN_ROUTED_FRACTION * p
+            and h * w <= DENSE_MAX_TOKENS):
         return _routed_dense(q, k, v, region_idx, num_heads, scale)
     return _routed_blocks(q, k, v, region_idx, num_heads, scale)
-
-
-def _exporting():
-    """``torch.export`` / the ONNX exporters / ``torch.jit.trace`` (FLOP counting)."""
-    return torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
 
 
 def routed_attention(q, k, v, region_idx, num_heads, scale):
