@@ -27,6 +27,7 @@ from torch import nn
 from windowlab.converters.checkpoint import init_from_pretrained_cfg, load_pretrained, strip_prefix
 from .converter import convert_vitaev2_vsa, is_official_vitaev2_vsa
 from windowlab.models.layers.patch import DropPath, Mlp
+from windowlab.models.layers.window import map_to_tokens, tokens_to_map
 from windowlab.models.utils import (DropInBackbone, init_linear_and_norm, maybe_checkpoint,
                                     resolve_arch)
 from windowlab.registry import LAYERS, register_model
@@ -58,16 +59,6 @@ VSA_VARIANTS = {
     'cls': dict(pad_mode='bottom_right', swap_offset_norm=False),
     'det': dict(pad_mode='symmetric', swap_offset_norm=True),
 }
-
-
-def _tokens_to_map(x, hw_shape):
-    """``[B, H*W, C]`` -> ``[B, C, H, W]``."""
-    return x.transpose(1, 2).reshape(x.shape[0], -1, *hw_shape)
-
-
-def _map_to_tokens(x):
-    """``[B, C, H, W]`` -> ``[B, H*W, C]``."""
-    return x.flatten(2).transpose(1, 2)
 
 
 class DepthwiseCPE(nn.Conv2d):
@@ -141,7 +132,7 @@ class ReductionCell(nn.Module):
                 f'{hw_shape} and {tuple(conv.shape[2:])}. Pad the image to a multiple of 32 '
                 '(e.g. pad_size_divisor=32 in the data preprocessor).')
         p = p + self.cpe(p)
-        x = self.attn(self.norm1(_map_to_tokens(p)), hw_shape) + _map_to_tokens(conv)
+        x = self.attn(self.norm1(map_to_tokens(p)), hw_shape) + map_to_tokens(conv)
         return x + self.mlp(self.norm2(x)), hw_shape
 
 
@@ -172,9 +163,9 @@ class NormalCell(nn.Module):
         self.mlp = Mlp(dims, hidden, drop)
 
     def forward(self, x, hw_shape):
-        x_map = _tokens_to_map(x, hw_shape)
-        attn = self.attn(self.norm1(x + _map_to_tokens(self.cpe(x_map))), hw_shape)
-        x = x + self.drop_path(attn) + self.drop_path(_map_to_tokens(self.pcm(x_map)))
+        x_map = tokens_to_map(x, hw_shape)
+        attn = self.attn(self.norm1(x + map_to_tokens(self.cpe(x_map))), hw_shape)
+        x = x + self.drop_path(attn) + self.drop_path(map_to_tokens(self.pcm(x_map)))
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
@@ -322,7 +313,7 @@ class ViTAEv2VSA(DropInBackbone, BaseModule):
         outs = []
         for i, stage in enumerate(self.stages):
             x, hw_shape = stage(x)
-            x = _tokens_to_map(x, hw_shape)
+            x = tokens_to_map(x, hw_shape)
             if i in self.out_indices:
                 outs.append(x.contiguous())
         return tuple(outs)

@@ -16,6 +16,7 @@ from torch import nn
 
 from windowlab.models.layers.attention import attend
 from windowlab.models.layers.relative_position import RelativePositionBias
+from windowlab.models.layers.window import map_to_tokens, tokens_to_map
 from windowlab.models.utils import is_symbolic
 from windowlab.registry import LAYERS
 
@@ -172,20 +173,19 @@ class VSAWindowAttention(nn.Module):
         With ``return_windows=True`` also returns the sampling grid ``[B, heads, Hp, Wp, 2]``
         and the padding ``(top, bottom, left, right)`` (for visualisation).
         """
-        b, n, c = x.shape
+        b, n, _ = x.shape
         h, w = hw_shape
         if n != h * w:
             raise ValueError(f'got {n} tokens for hw_shape {tuple(hw_shape)}')
         ws, heads = self.window_size, self.num_heads
         d = self.out_dims // heads
         if self.cpe is not None:
-            x_map = x.transpose(1, 2).reshape(b, c, h, w)
-            x = x + self.cpe(x_map).flatten(2).transpose(1, 2)
+            x = x + map_to_tokens(self.cpe(tokens_to_map(x, hw_shape)))
         top, bottom, left, right = pads = self._pads(h, w)
         hp, wp = h + top + bottom, w + left + right
         nh, nw = hp // ws, wp // ws
 
-        x_map = F.pad(x.transpose(1, 2).reshape(b, c, h, w), (left, right, top, bottom))
+        x_map = F.pad(tokens_to_map(x, hw_shape), (left, right, top, bottom))
         scales, offsets = self.regress_windows(x_map, (h, w))
         # Positions in float32 also under mixed precision (fp16 would move samples by ~0.1 px).
         grid = self.sampling_grid(scales.float(), offsets.float(), (hp, wp))

@@ -1,4 +1,5 @@
-"""Window partitioning helpers shared by every window-attention kernel."""
+"""Window partitioning helpers shared by every window-attention kernel, and the two token
+layouts (``[B, H*W, C]`` tokens, ``[B, C, H, W]`` maps)."""
 import torch
 import torch.nn.functional as F
 
@@ -31,6 +32,16 @@ def pad_to_multiple(x, multiple, hw_dims=(1, 2)):
         pads[2 * (x.dim() - 1 - hw_dims[0]) + 1] = pad_h
         x = F.pad(x, pads)
     return x, (pad_h, pad_w)
+
+
+def tokens_to_map(x, hw_shape):
+    """``[B, H*W, C]`` tokens -> ``[B, C, H, W]`` map."""
+    return x.transpose(1, 2).reshape(x.shape[0], -1, *hw_shape)
+
+
+def map_to_tokens(x):
+    """``[B, C, H, W]`` map -> ``[B, H*W, C]`` tokens."""
+    return x.flatten(2).transpose(1, 2)
 
 
 def window_partition(x, window_size):
