@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import nn
 
-from windowlab.converters.checkpoint import init_from_pretrained_cfg, load_pretrained, strip_prefix
-from .converter import convert_vitaev2_vsa, is_official_vitaev2_vsa
+from windowlab.converters.checkpoint import init_from_pretrained_cfg, strip_prefix
+from .converter import convert_vitaev2_vsa, is_official_vitaev2_vsa, state_dict_keys
 from windowlab.models.layers.patch import DropPath, Mlp
 from windowlab.models.layers.window import map_to_tokens, tokens_to_map
 from windowlab.models.utils import (DropInBackbone, init_linear_and_norm, maybe_checkpoint,
@@ -268,27 +268,17 @@ class ViTAEv2VSA(DropInBackbone, BaseModule):
         self._freeze()
 
     def init_weights(self):
-        if init_from_pretrained_cfg(self, load=self._load_pretrained):
+        if init_from_pretrained_cfg(  # EMA weights first unless use_ema=False
+                self, keys=lambda cfg: state_dict_keys(cfg.get('use_ema', True))):
             return
         init_linear_and_norm(self, norm_types=(nn.LayerNorm, nn.BatchNorm2d))
         super().init_weights()
 
-    def _load_pretrained(self, cfg):
-        """The ``Pretrained`` entry of ``init_cfg``: EMA weights first unless ``use_ema=False``."""
-        keys = ('state_dict', 'model')
-        if cfg.get('use_ema', True):
-            keys = ('state_dict_ema',) + keys
-        load_pretrained(self, cfg['checkpoint'],
-                        lambda state_dict: self.convert_pretrained(state_dict, cfg.get('prefix')),
-                        keys=keys)
-
     @staticmethod
-    def convert_pretrained(state_dict, prefix=None):
+    def convert_pretrained(state_dict):
         """Official (``layers.*``) or windowlab (``backbone.*``) layout -> backbone keys."""
         if is_official_vitaev2_vsa(state_dict):
-            state_dict, prefix = convert_vitaev2_vsa(state_dict), 'backbone.'
-        if prefix:
-            return strip_prefix(state_dict, prefix)
+            return strip_prefix(convert_vitaev2_vsa(state_dict), 'backbone.')
         return strip_prefix(state_dict, 'backbone.', if_present=True)
 
     def frozen_parts(self):

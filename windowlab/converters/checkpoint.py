@@ -302,7 +302,7 @@ def split_init_cfg(init_cfg):
     return (pretrained[0] if pretrained else None), others
 
 
-def init_from_pretrained_cfg(module, optional=(), load=None):
+def init_from_pretrained_cfg(module, optional=(), keys=STATE_DICT_KEYS):
     """The ``init_weights()`` step of a windowlab backbone for an ``init_cfg`` with a
     ``dict(type='Pretrained', checkpoint=..., prefix=...)`` entry (alone or in a list): applies
     the list's other entries (mmengine initialisers), then loads the file through
@@ -311,8 +311,11 @@ def init_from_pretrained_cfg(module, optional=(), load=None):
     scratch instead (and lets ``BaseModule.init_weights`` apply the other entries).
 
     Args:
-        load (callable, optional): ``load(pretrained_cfg)`` replaces the default loading
-            (for a backbone whose file layout needs more than ``prefix``).
+        optional (Sequence[str]): key prefixes the file may lack (see
+            :func:`load_state_dict_strict`).
+        keys (tuple[str] | callable): the checkpoint's wrapper keys to look for, in order
+            of preference (see :func:`unwrap_state_dict`), or ``keys(pretrained_cfg)``
+            returning them (for a backbone whose Pretrained entry chooses them, e.g. EMA).
     """
     cfg, others = split_init_cfg(module.init_cfg)
     if cfg is None:
@@ -320,9 +323,7 @@ def init_from_pretrained_cfg(module, optional=(), load=None):
     if others:
         from mmengine.model import initialize
         initialize(module, others)
-    if load is not None:
-        load(cfg)
-    else:
-        load_pretrained(module, cfg['checkpoint'], module.convert_pretrained,
-                        prefix=cfg.get('prefix'), optional=optional)
+    load_pretrained(module, cfg['checkpoint'], module.convert_pretrained,
+                    prefix=cfg.get('prefix'), optional=optional,
+                    keys=keys(cfg) if callable(keys) else keys)
     return True
