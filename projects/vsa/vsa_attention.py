@@ -41,12 +41,13 @@ def _unit_grid(n, like):
 class VSAWindowAttention(nn.Module):
     """Varied-size window multi-head self-attention on ``[B, H*W, C]`` tokens.
 
+    It takes no ``shift_size``: the learned windows already overlap, so the official code
+    never shifts and Swin-VSA is built with ``shift_windows=False``.
+
     Args:
         embed_dims (int): input channels ``C``.
         num_heads (int): attention heads; each regresses its own windows.
         window_size (int): side of the default (query) window.
-        shift_size (int): must be 0. VSA windows move and grow by themselves, so the
-            official code never shifts; build Swin-VSA with ``shift_windows=False``.
         qkv_bias (bool): bias of the qkv projection.
         attn_drop (float): dropout on attention weights.
         proj_drop (float): dropout after the output projection.
@@ -69,17 +70,13 @@ class VSAWindowAttention(nn.Module):
             its CPE in the cell (before the LayerNorm) and sets this False.
     """
 
-    def __init__(self, embed_dims, num_heads, window_size=7, shift_size=0, qkv_bias=True,
+    def __init__(self, embed_dims, num_heads, window_size=7, qkv_bias=True,
                  attn_drop=0.0, proj_drop=0.0, out_dims=None, qk_scale=None,
                  pad_mode='bottom_right', swap_offset_norm=False, use_cpe=False):
         super().__init__()
         out_dims = out_dims or embed_dims
         if out_dims % num_heads:
             raise ValueError(f'out_dims {out_dims} is not divisible by num_heads {num_heads}')
-        if shift_size:
-            raise ValueError(
-                f'VSAWindowAttention does not shift windows (got shift_size={shift_size}); the '
-                'learned windows already overlap. Build the backbone with shift_windows=False.')
         if pad_mode not in PAD_MODES:
             raise ValueError(f'pad_mode must be one of {PAD_MODES}, got {pad_mode!r}')
         self.num_heads = num_heads
