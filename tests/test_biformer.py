@@ -214,6 +214,18 @@ def test_registered_for_every_task(scope):
     assert [tuple(f.shape) for f in feats] == [(1, 64, 10, 8), (1, 256, 3, 2)]
 
 
+def test_init_weights_gives_the_official_init():
+    """Built modules keep torch's defaults; init_weights() applies the official init
+    (truncated-normal linears with std 0.02, zero biases), as the other backbones do."""
+    model = BiFormer(arch=SMALL_ARCH)
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    before = [m.weight.detach().clone() for m in linears]
+    model.init_weights()
+    assert all(not torch.equal(b, m.weight) for b, m in zip(before, linears))
+    assert all(abs(m.weight.std() - 0.02) < 0.004 for m in linears if m.weight.numel() >= 4096)
+    assert all(not m.bias.any() for m in linears if m.bias is not None)
+
+
 def test_training_step_reaches_every_parameter():
     # no stochastic depth here: a block dropped for the whole batch would get no gradient
     model = _dense(n_win=4, drop_path_rate=0.0, norm_eval=True).train()

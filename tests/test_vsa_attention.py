@@ -165,8 +165,6 @@ def test_out_dims_and_default_scale_follow_the_input_width():
 
 
 def test_rejects_bad_arguments():
-    with pytest.raises(ValueError, match='shift_windows=False'):
-        build(shift_size=3)
     with pytest.raises(ValueError, match='pad_mode'):
         build(pad_mode='reflect')
     with pytest.raises(ValueError, match='divisible'):

@@ -24,14 +24,14 @@ def test_boxes_follow_scale_and_offset(tool):
     attn = VSAWindowAttention(embed_dims=8, num_heads=2, window_size=7).eval()
     x = torch.randn(1, 14 * 21, 8)
     _, grid, pads = attn(x, (14, 21), return_windows=True)
-    default, learned = tool['window_boxes'](grid, pads, (14, 21), 7, head=1)
+    default, learned = tool['window_boxes'](grid, pads, 7, head=1)
     assert default.shape == (6, 4)
     assert torch.allclose(default, learned, atol=1e-4)      # zero regression = default
     assert default[1].tolist() == [7, 0, 14, 7]
     with torch.no_grad():
         attn.sampling_scales.bias.fill_(1.0)                 # windows twice as large
     _, grid, pads = attn(x, (14, 21), return_windows=True)
-    default, learned = tool['window_boxes'](grid, pads, (14, 21), 7, head=0)
+    default, learned = tool['window_boxes'](grid, pads, 7, head=0)
     sizes = learned[:, 2:] - learned[:, :2]
     assert torch.allclose(sizes, torch.full_like(sizes, 14.0), atol=1e-3)
     centres = (learned[:, :2] + learned[:, 2:]) / 2

@@ -4,6 +4,7 @@ FLOP convention (that of the official Swin/timm ``flops()`` and of papers' table
 multiply-add is one FLOP; normalisation layers count one FLOP per element; pooling,
 activations, resizing and additions are free.
 """
+import argparse
 import copy
 import statistics
 import time
@@ -208,3 +209,47 @@ def median_seconds(steps, repeats, warmup=1, device='cpu'):
             sync(device)
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+def visualizer_parser(description, out, stage, stage_help, layer_kind):
+    """Arguments of every attention visualiser (``CONFIG CHECKPOINT IMAGE``, ``--out``,
+    ``--stage``, ``--layer``, ``--img-size``); a tool adds its own to the returned parser."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('image')
+    parser.add_argument('--out', default=out, help='output PNG')
+    parser.add_argument('--stage', type=int, default=stage, help=stage_help)
+    parser.add_argument('--layer', type=int, default=-1,
+                        help=f'index of the {layer_kind} layer within the stage (default: last)')
+    parser.add_argument('--img-size', type=int, nargs=2, metavar=('H', 'W'),
+                        help='resize the image first (default: keep its size)')
+    return parser
+
+
+def find_stage_layer(model, layer_type, stage, index, layer_kind, missing):
+    """``(name, module)``: the ``index``-th ``layer_type`` module of stage ``stage`` (module
+    names containing ``stages.{stage}.``); ``missing`` is the error when there is none."""
+    found = [(n, m) for n, m in model.named_modules()
+             if isinstance(m, layer_type) and f'stages.{stage}.' in n]
+    if not found:
+        raise ValueError(missing)
+    try:
+        return found[index]
+    except IndexError:
+        raise ValueError(f'stage {stage} has {len(found)} {layer_kind} layers; --layer {index} '
+                         'is out of range') from None
+
+
+def rerun_layer(backbone, module, image, call):
+    """Run ``backbone`` on ``image`` once and return ``call(module, args)``, made when
+    ``module`` runs with its inputs ``args`` (e.g. ``module.forward(*args, return_x=True)``:
+    ``.forward`` bypasses the hooks, so it does not recurse)."""
+    captured = []
+    handle = module.register_forward_hook(lambda mod, args, output: captured.append(call(mod, args)))
+    try:
+        with torch.no_grad():
+            backbone(image)
+    finally:
+        handle.remove()
+    return captured[0]

@@ -22,8 +22,7 @@ import torch
 from mmengine.config import Config
 
 from .engine.finite_loss_hook import last_checkpoint
-
-TASK_OF_SCOPE = {'mmpretrain': 'classification', 'mmdet': 'detection', 'mmseg': 'segmentation'}
+from .registry import TASK_OF_LIBRARY
 
 
 class ConfigError(ValueError):
@@ -37,9 +36,9 @@ def load_config(path, cfg_options=None):
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     scope = cfg.get('default_scope')
-    if scope not in TASK_OF_SCOPE:
+    if scope not in TASK_OF_LIBRARY:
         raise ConfigError(f'{path}: default_scope is {scope!r}; windowlab tools run configs whose '
-                          f'default_scope is one of {sorted(TASK_OF_SCOPE)} (inherit a '
+                          f'default_scope is one of {sorted(TASK_OF_LIBRARY)} (inherit a '
                           "configs/_base_/default_runtime_*.py)")
     return cfg
 
@@ -173,8 +172,8 @@ def build_in_scope(model_cfg, scope):
 
     from mmengine.registry import DefaultScope
 
-    if scope not in TASK_OF_SCOPE:
-        raise ConfigError(f'default_scope {scope!r} is not one of {sorted(TASK_OF_SCOPE)}')
+    if scope not in TASK_OF_LIBRARY:
+        raise ConfigError(f'default_scope {scope!r} is not one of {sorted(TASK_OF_LIBRARY)}')
     registry = import_module(f'{scope}.registry').MODELS
     with DefaultScope.overwrite_default_scope(scope):
         return registry.build(model_cfg)
@@ -224,7 +223,7 @@ def check_model_keys(cfg):
     from .registry import LAYERS
 
     scope = cfg.get('default_scope')
-    if scope not in TASK_OF_SCOPE or 'model' not in cfg:
+    if scope not in TASK_OF_LIBRARY or 'model' not in cfg:
         return
     models = import_module(f'{scope}.registry').MODELS
     models.import_from_location()

@@ -57,8 +57,11 @@ def build_layer(cfg, registry, default_args=None):
 
 LAYERS = Registry('windowlab layer', scope='windowlab', build_func=build_layer)
 
-# Task name -> the OpenMMLab library (and ``default_scope``) that serves it.
-SCOPE_OF_TASK = {'cls': 'mmpretrain', 'det': 'mmdet', 'seg': 'mmseg'}
+# The tasks: short name -> (the OpenMMLab library and ``default_scope`` that serves it, the
+# task's full name). The maps below are derived from it.
+TASKS = {'cls': ('mmpretrain', 'classification'), 'det': ('mmdet', 'detection'),
+         'seg': ('mmseg', 'segmentation')}
+SCOPE_OF_TASK = {task: scope for task, (scope, _) in TASKS.items()}
 TASK_OF_LIBRARY = {scope: task for task, scope in SCOPE_OF_TASK.items()}
 # The registries of each library that windowlab registers into; all of them import windowlab's
 # location, whichever is asked first.

@@ -165,13 +165,13 @@ class BiFormer(DropInBackbone, BaseModule):
                 for j in range(depth)]))
         for i in self.out_indices:
             self.add_module(f'norm{i}', build_out_norm(out_norm_cfg, embed_dims[i]))
-        init_linear_and_norm(self)  # the official init
         self._freeze()
 
     def init_weights(self):
         if init_from_pretrained_cfg(self, optional=[f'norm{i}.' for i in self.out_indices]):
             return
-        super().init_weights()
+        init_linear_and_norm(self)  # the official init
+        super().init_weights()  # init_cfg initialisers, if any
 
     def convert_pretrained(self, state_dict):
         """Any supported BiFormer layout -> this backbone's keys.

@@ -1,8 +1,9 @@
 """Building blocks shared by the shift-equivariant (polyphase-anchored) models.
 
 * :class:`PolyPatchEmbed` / :class:`PolyPatchMerging`: anchor with ``p`` equal to the stride,
-  then a ``p x p`` stride-``p`` convolution and LayerNorm ("PolyPatch"). The first turns an
-  image into tokens (stem), the second halves a token map (Swin/Twins down-sampling).
+  then the core :class:`~windowlab.models.layers.patch.PatchEmbed` projection (a ``p x p``
+  stride-``p`` convolution and LayerNorm, "PolyPatch"). The first turns an image into tokens
+  (stem), the second halves a token map (Swin/Twins down-sampling).
 * :class:`CircularPosConv`: the PEG positional convolution (depth-wise 3x3 plus residual)
   with circular padding, so it commutes with circular shifts.
 """
@@ -10,6 +11,7 @@ from torch import nn
 
 from windowlab.models.layers.patch import PatchEmbed
 from windowlab.models.layers.polyphase import polyphase_anchor
+from windowlab.models.layers.window import map_to_tokens, tokens_to_map
 from windowlab.registry import LAYERS
 
 
@@ -28,26 +30,19 @@ class PolyPatchEmbed(PatchEmbed):
 
 
 @LAYERS.register_module()
-class PolyPatchMerging(nn.Module):
+class PolyPatchMerging(PolyPatchEmbed):
     """Anchored ``2 x 2`` stride-2 convolution + LayerNorm on a token map (PolySwin's
-    replacement of patch merging).
+    replacement of patch merging): :class:`PolyPatchEmbed` with ``p = 2`` on the map.
 
     ``forward(x [B, H*W, C], (H, W)) -> ([B, H/2 * W/2, out], (H/2, W/2))``; ``H`` and ``W``
     must be even.
     """
 
     def __init__(self, in_channels, out_channels=None):
-        super().__init__()
-        out_channels = out_channels or 2 * in_channels
-        self.proj = nn.Conv2d(in_channels, out_channels, 2, stride=2)
-        self.norm = nn.LayerNorm(out_channels)
+        super().__init__(in_channels, out_channels or 2 * in_channels, patch_size=2)
 
     def forward(self, x, hw_shape):
-        b, _, c = x.shape
-        x = x.transpose(1, 2).reshape(b, c, *hw_shape)
-        x = self.proj(polyphase_anchor(x, 2)[0])
-        new_hw = tuple(x.shape[2:])
-        return self.norm(x.flatten(2).transpose(1, 2)), new_hw
+        return super().forward(tokens_to_map(x, hw_shape))
 
 
 class CircularPosConv(nn.Module):
@@ -62,6 +57,5 @@ class CircularPosConv(nn.Module):
                               padding_mode='circular')
 
     def forward(self, x, hw_shape):
-        b, _, c = x.shape
-        fmap = x.transpose(1, 2).reshape(b, c, *hw_shape)
-        return (self.proj(fmap) + fmap).flatten(2).transpose(1, 2)
+        fmap = tokens_to_map(x, hw_shape)
+        return map_to_tokens(self.proj(fmap) + fmap)

@@ -26,11 +26,12 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from windowlab.models.layers.attention import attend
-from windowlab.models.layers.patch import DropPath, Mlp
+from windowlab.models.layers.patch import DropPath, Mlp, PatchEmbed
 from windowlab.models.utils import (DropInBackbone, init_linear_and_norm, maybe_checkpoint,
                                     resolve_arch)
 from windowlab.models.layers.polyphase import polyphase_anchor, roll_per_sample
-from windowlab.models.layers.window import pad_to_multiple, window_partition, window_reverse
+from windowlab.models.layers.window import (map_to_tokens, pad_to_multiple, tokens_to_map,
+                                            window_partition, window_reverse)
 from windowlab.converters.checkpoint import init_from_pretrained_cfg
 from .converter import backbone_state_dict, convert_polytwins
 from windowlab.registry import register_model
@@ -96,8 +97,7 @@ class GlobalSubsampledAttention(nn.Module):
         heads = self.num_heads
         q = self.q(x).reshape(b, n, heads, c // heads).transpose(1, 2)
         if self.sr_ratio > 1:
-            x = self.sr(x.transpose(1, 2).reshape(b, c, *hw_shape)).flatten(2).transpose(1, 2)
-            x = self.norm(x)
+            x = self.norm(map_to_tokens(self.sr(tokens_to_map(x, hw_shape))))
         k, v = self.kv(x).reshape(b, -1, 2, heads, c // heads).permute(2, 0, 3, 1, 4)
         out = attend(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
         return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, n, c)))
@@ -141,18 +141,13 @@ class TwinsBlock(nn.Module):
         return x
 
 
-class StridedPatchEmbed(nn.Module):
-    """Stride-``p`` ``p x p`` convolution + LayerNorm on a map, *not* anchored (official
-    PolyTwins stages 1-3; the anchored form is :class:`PolyPatchEmbed`).
+class StridedPatchEmbed(PatchEmbed):
+    """The core :class:`PatchEmbed` (stride-``p`` ``p x p`` convolution + LayerNorm) on a map,
+    *neither anchored nor padded* (official PolyTwins stages 1-3; the anchored form is
+    :class:`PolyPatchEmbed`).
 
     ``forward(x [B, C, H, W]) -> (tokens [B, H/p * W/p, C'], (H/p, W/p))``.
     """
-
-    def __init__(self, in_channels, embed_dims, patch_size):
-        super().__init__()
-        self.patch_size = patch_size
-        self.proj = nn.Conv2d(in_channels, embed_dims, patch_size, stride=patch_size)
-        self.norm = nn.LayerNorm(embed_dims)
 
     def forward(self, x):
         h, w = x.shape[2:]
@@ -160,8 +155,7 @@ class StridedPatchEmbed(nn.Module):
             raise ValueError(f'a {h}x{w} map cannot be cut into {self.patch_size}x'
                              f'{self.patch_size} patches; pad the input to a multiple of the '
                              'total stride')
-        x = self.proj(x)
-        return self.norm(x.flatten(2).transpose(1, 2)), tuple(x.shape[2:])
+        return self.embed(x)
 
 
 def _init_conv(m):
@@ -306,7 +300,7 @@ class PolyTwins(DropInBackbone, BaseModule):
                     x = pos_conv(x, hw_shape)
             if i == last:
                 x = self.norm(x)
-            x = x.transpose(1, 2).reshape(x.shape[0], -1, *hw_shape)
+            x = tokens_to_map(x, hw_shape)
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)

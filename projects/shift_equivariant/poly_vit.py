@@ -18,6 +18,7 @@ from torch import nn
 
 from windowlab.models.layers.attention import attend
 from windowlab.models.layers.patch import DropPath, Mlp
+from windowlab.models.layers.window import tokens_to_map
 from windowlab.models.utils import (DropInBackbone, init_linear_and_norm, maybe_checkpoint,
                                     resolve_arch)
 from windowlab.converters.checkpoint import init_from_pretrained_cfg
@@ -165,6 +166,5 @@ class PolyViT(DropInBackbone, BaseModule):
         if self.out_type == 'cls_token':
             return (tokens[:, 0],)
         if self.out_type == 'featmap':
-            b, _, c = tokens.shape
-            return (tokens[:, 1:].transpose(1, 2).reshape(b, c, *hw_shape),)
+            return (tokens_to_map(tokens[:, 1:], hw_shape),)
         return (tokens,)

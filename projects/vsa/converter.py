@@ -21,7 +21,7 @@ import re
 from windowlab.converters.checkpoint import strip_prefix, unwrap_state_dict
 
 __all__ = ['convert_vitaev2_vsa', 'convert_vitaev2_vsa_backbone', 'is_official_vitaev2_vsa',
-           'select_state_dict']
+           'select_state_dict', 'state_dict_keys']
 
 _RULES = [
     (re.compile(r'^layers\.(\d+)\.RC\.'), r'stages.\1.reduction.'),
@@ -34,14 +34,20 @@ _RULES = [
 ]
 
 
+def state_dict_keys(use_ema=True):
+    """Where a ViTAEv2-VSA file keeps its weights, in order of preference: ``state_dict_ema``
+    first (default) or ``state_dict`` first, then ``model``."""
+    order = ('state_dict_ema', 'state_dict') if use_ema else ('state_dict', 'state_dict_ema')
+    return order + ('model',)
+
+
 def select_state_dict(checkpoint, use_ema=True):
     """The weights of an official release file: ``state_dict_ema`` (default) or ``state_dict``.
 
     The detection code and ``validate.py`` read the EMA weights; both entries hold the
     same key set. A bare state dict is returned as is.
     """
-    order = ('state_dict_ema', 'state_dict') if use_ema else ('state_dict', 'state_dict_ema')
-    return unwrap_state_dict(checkpoint, keys=order + ('model',))
+    return unwrap_state_dict(checkpoint, keys=state_dict_keys(use_ema))
 
 
 def is_official_vitaev2_vsa(state_dict):

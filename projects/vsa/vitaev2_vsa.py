@@ -24,9 +24,10 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import nn
 
-from windowlab.converters.checkpoint import init_from_pretrained_cfg, load_pretrained, strip_prefix
-from .converter import convert_vitaev2_vsa, is_official_vitaev2_vsa
+from windowlab.converters.checkpoint import init_from_pretrained_cfg, strip_prefix
+from .converter import convert_vitaev2_vsa, is_official_vitaev2_vsa, state_dict_keys
 from windowlab.models.layers.patch import DropPath, Mlp
+from windowlab.models.layers.window import map_to_tokens, tokens_to_map
 from windowlab.models.utils import (DropInBackbone, init_linear_and_norm, maybe_checkpoint,
                                     resolve_arch)
 from windowlab.registry import LAYERS, register_model
@@ -58,21 +59,6 @@ VSA_VARIANTS = {
     'cls': dict(pad_mode='bottom_right', swap_offset_norm=False),
     'det': dict(pad_mode='symmetric', swap_offset_norm=True),
 }
-
-
-def _tokens_to_map(x, hw_shape):
-    """``[B, H*W, C]`` -> ``[B, C, H, W]``, a channels-last view (no copy).
-
-    The convolutions then run channels-last, which is several times faster on CPU than
-    contiguous maps for the depth-wise and grouped ones (most of all in backward).
-    """
-    b, _, c = x.shape
-    return x.view(b, *hw_shape, c).permute(0, 3, 1, 2)
-
-
-def _map_to_tokens(x):
-    """``[B, C, H, W]`` -> ``[B, H*W, C]`` (a view of a channels-last map)."""
-    return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1, x.shape[1])
 
 
 class DepthwiseCPE(nn.Conv2d):
@@ -146,7 +132,7 @@ class ReductionCell(nn.Module):
                 f'{hw_shape} and {tuple(conv.shape[2:])}. Pad the image to a multiple of 32 '
                 '(e.g. pad_size_divisor=32 in the data preprocessor).')
         p = p + self.cpe(p)
-        x = self.attn(self.norm1(_map_to_tokens(p)), hw_shape) + _map_to_tokens(conv)
+        x = self.attn(self.norm1(map_to_tokens(p)), hw_shape) + map_to_tokens(conv)
         return x + self.mlp(self.norm2(x)), hw_shape
 
 
@@ -177,9 +163,9 @@ class NormalCell(nn.Module):
         self.mlp = Mlp(dims, hidden, drop)
 
     def forward(self, x, hw_shape):
-        x_map = _tokens_to_map(x, hw_shape)
-        attn = self.attn(self.norm1(x + _map_to_tokens(self.cpe(x_map))), hw_shape)
-        x = x + self.drop_path(attn) + self.drop_path(_map_to_tokens(self.pcm(x_map)))
+        x_map = tokens_to_map(x, hw_shape)
+        attn = self.attn(self.norm1(x + map_to_tokens(self.cpe(x_map))), hw_shape)
+        x = x + self.drop_path(attn) + self.drop_path(map_to_tokens(self.pcm(x_map)))
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
@@ -282,27 +268,17 @@ class ViTAEv2VSA(DropInBackbone, BaseModule):
         self._freeze()
 
     def init_weights(self):
-        if init_from_pretrained_cfg(self, load=self._load_pretrained):
+        if init_from_pretrained_cfg(  # EMA weights first unless use_ema=False
+                self, keys=lambda cfg: state_dict_keys(cfg.get('use_ema', True))):
             return
         init_linear_and_norm(self, norm_types=(nn.LayerNorm, nn.BatchNorm2d))
         super().init_weights()
 
-    def _load_pretrained(self, cfg):
-        """The ``Pretrained`` entry of ``init_cfg``: EMA weights first unless ``use_ema=False``."""
-        keys = ('state_dict', 'model')
-        if cfg.get('use_ema', True):
-            keys = ('state_dict_ema',) + keys
-        load_pretrained(self, cfg['checkpoint'],
-                        lambda state_dict: self.convert_pretrained(state_dict, cfg.get('prefix')),
-                        keys=keys)
-
     @staticmethod
-    def convert_pretrained(state_dict, prefix=None):
+    def convert_pretrained(state_dict):
         """Official (``layers.*``) or windowlab (``backbone.*``) layout -> backbone keys."""
         if is_official_vitaev2_vsa(state_dict):
-            state_dict, prefix = convert_vitaev2_vsa(state_dict), 'backbone.'
-        if prefix:
-            return strip_prefix(state_dict, prefix)
+            return strip_prefix(convert_vitaev2_vsa(state_dict), 'backbone.')
         return strip_prefix(state_dict, 'backbone.', if_present=True)
 
     def frozen_parts(self):
@@ -325,10 +301,10 @@ class ViTAEv2VSA(DropInBackbone, BaseModule):
         ``H`` and ``W`` must be multiples of 4 (pad to 32 for four stages of any size).
         """
         outs = []
-        x = x.contiguous(memory_format=torch.channels_last)  # see _tokens_to_map
+        x = x.contiguous(memory_format=torch.channels_last)  # see tokens_to_map
         for i, stage in enumerate(self.stages):
             x, hw_shape = stage(x)
-            x = _tokens_to_map(x, hw_shape)
+            x = tokens_to_map(x, hw_shape)
             if i in self.out_indices:
                 outs.append(x.contiguous())
         return tuple(outs)

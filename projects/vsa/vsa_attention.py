@@ -16,6 +16,7 @@ from torch import nn
 
 from windowlab.models.layers.attention import attend
 from windowlab.models.layers.relative_position import RelativePositionBias
+from windowlab.models.layers.window import map_to_tokens, tokens_to_map
 from windowlab.models.utils import is_symbolic
 from windowlab.registry import LAYERS
 
@@ -47,12 +48,13 @@ def _pointwise(conv, x):
 class VSAWindowAttention(nn.Module):
     """Varied-size window multi-head self-attention on ``[B, H*W, C]`` tokens.
 
+    It takes no ``shift_size``: the learned windows already overlap, so the official code
+    never shifts and Swin-VSA is built with ``shift_windows=False``.
+
     Args:
         embed_dims (int): input channels ``C``.
         num_heads (int): attention heads; each regresses its own windows.
         window_size (int): side of the default (query) window.
-        shift_size (int): must be 0. VSA windows move and grow by themselves, so the
-            official code never shifts; build Swin-VSA with ``shift_windows=False``.
         qkv_bias (bool): bias of the qkv projection.
         attn_drop (float): dropout on attention weights.
         proj_drop (float): dropout after the output projection.
@@ -75,17 +77,13 @@ class VSAWindowAttention(nn.Module):
             its CPE in the cell (before the LayerNorm) and sets this False.
     """
 
-    def __init__(self, embed_dims, num_heads, window_size=7, shift_size=0, qkv_bias=True,
+    def __init__(self, embed_dims, num_heads, window_size=7, qkv_bias=True,
                  attn_drop=0.0, proj_drop=0.0, out_dims=None, qk_scale=None,
                  pad_mode='bottom_right', swap_offset_norm=False, use_cpe=False):
         super().__init__()
         out_dims = out_dims or embed_dims
         if out_dims % num_heads:
             raise ValueError(f'out_dims {out_dims} is not divisible by num_heads {num_heads}')
-        if shift_size:
-            raise ValueError(
-                f'VSAWindowAttention does not shift windows (got shift_size={shift_size}); the '
-                'learned windows already overlap. Build the backbone with shift_windows=False.')
         if pad_mode not in PAD_MODES:
             raise ValueError(f'pad_mode must be one of {PAD_MODES}, got {pad_mode!r}')
         self.num_heads = num_heads
@@ -179,20 +177,19 @@ class VSAWindowAttention(nn.Module):
         With ``return_windows=True`` also returns the sampling grid ``[B, heads, Hp, Wp, 2]``
         and the padding ``(top, bottom, left, right)`` (for visualisation).
         """
-        b, n, c = x.shape
+        b, n, _ = x.shape
         h, w = hw_shape
         if n != h * w:
             raise ValueError(f'got {n} tokens for hw_shape {tuple(hw_shape)}')
         ws, heads = self.window_size, self.num_heads
         d = self.out_dims // heads
-        if self.cpe is not None:  # channels-last map views: a fast depth-wise conv on CPU
-            x = x + self.cpe(x.view(b, h, w, c).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).reshape(
-                b, n, c)
+        if self.cpe is not None:
+            x = x + map_to_tokens(self.cpe(tokens_to_map(x, hw_shape)))
         top, bottom, left, right = pads = self._pads(h, w)
         hp, wp = h + top + bottom, w + left + right
         nh, nw = hp // ws, wp // ws
 
-        x_map = F.pad(x.view(b, h, w, c).permute(0, 3, 1, 2), (left, right, top, bottom))
+        x_map = F.pad(tokens_to_map(x, hw_shape), (left, right, top, bottom))
         scales, offsets = self.regress_windows(x_map, (h, w))
         # Positions in float32 also under mixed precision (fp16 would move samples by ~0.1 px).
         grid = self.sampling_grid(scales.float(), offsets.float(), (hp, wp))

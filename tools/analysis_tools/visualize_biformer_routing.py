@@ -11,30 +11,20 @@ detection, segmentation). The chosen layer is the ``--layer``-th BRA of stage ``
 numbered by routing rank; a region routed to itself is drawn red and green). Official BiFormer
 release files and windowlab checkpoints are both accepted (converted on the fly).
 """
-import argparse
-
 import numpy as np
-import torch
 
-from windowlab.analysis import image_to_input, load_backbone, load_image
+from windowlab.analysis import (find_stage_layer, image_to_input, load_backbone, load_image,
+                                rerun_layer, visualizer_parser)
 
 QUERY_COLOUR = (255, 40, 40)
 ROUTED_COLOUR = (40, 230, 40)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Visualise BiFormer routing')
-    parser.add_argument('config')
-    parser.add_argument('checkpoint')
-    parser.add_argument('image')
-    parser.add_argument('--out', default='biformer_routing.png', help='output PNG')
-    parser.add_argument('--stage', type=int, default=1, help='backbone stage with BRA (0-2)')
-    parser.add_argument('--layer', type=int, default=-1,
-                        help='index of the BRA layer within the stage (default: last)')
+    parser = visualizer_parser('Visualise BiFormer routing', 'biformer_routing.png', 1,
+                               'backbone stage with BRA (0-2)', 'BRA')
     parser.add_argument('--query', type=float, nargs=2, metavar=('X', 'Y'),
                         help='image pixel inside the query region (default: image centre)')
-    parser.add_argument('--img-size', type=int, nargs=2, metavar=('H', 'W'),
-                        help='resize the image first (default: keep its size)')
     return parser.parse_args(argv)
 
 
@@ -59,35 +49,17 @@ def region_box(index, n_win, region_hw, stride):
 
 def find_bra_layer(model, stage, layer):
     from windowlab.projects.biformer import BiLevelRoutingAttention
-    found = [(n, m) for n, m in model.named_modules()
-             if isinstance(m, BiLevelRoutingAttention) and n.startswith(f'stages.{stage}.')]
-    if not found:
-        raise ValueError(f'stage {stage} of this model has no BiLevelRoutingAttention (BiFormer '
-                         'routes in stages 0-2; stage 3 is global attention)')
-    try:
-        return found[layer]
-    except IndexError:
-        raise ValueError(f'stage {stage} has {len(found)} BRA layers; --layer {layer} is out '
-                         'of range') from None
+    return find_stage_layer(
+        model, BiLevelRoutingAttention, stage, layer, 'BRA',
+        f'stage {stage} of this model has no BiLevelRoutingAttention (BiFormer routes in '
+        'stages 0-2; stage 3 is global attention)')
 
 
 def capture_routing(backbone, module, image):
     """Run ``backbone`` on ``image``; return ``module``'s region indices ``[N, P, topk]`` and
     its input map size ``(H, W)``."""
-    captured = {}
-
-    def hook(mod, args, output):
-        # .forward bypasses the hooks, so this does not recurse.
-        _, region_idx = mod.forward(args[0], return_routing=True)
-        captured.update(region_idx=region_idx, map_hw=tuple(args[0].shape[1:3]))
-
-    handle = module.register_forward_hook(hook)
-    try:
-        with torch.no_grad():
-            backbone(image)
-    finally:
-        handle.remove()
-    return captured['region_idx'], captured['map_hw']
+    return rerun_layer(backbone, module, image, lambda mod, args: (
+        mod.forward(args[0], return_routing=True)[1], tuple(args[0].shape[1:3])))
 
 
 def draw(img, query_box, routed_boxes, grid_boxes, path):

@@ -10,37 +10,28 @@ Default windows are drawn as thin white squares, the learned windows of head ``-
 coloured rectangles (one colour per window, with a dot at the default window's centre).
 Official ViTAEv2-VSA release files are converted on the fly.
 """
-import argparse
 import colorsys
 
 import torch
 
-from windowlab.analysis import image_to_input, load_backbone, load_image
+from windowlab.analysis import (find_stage_layer, image_to_input, load_backbone, load_image,
+                                rerun_layer, visualizer_parser)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Visualise VSA windows')
-    parser.add_argument('config')
-    parser.add_argument('checkpoint')
-    parser.add_argument('image')
-    parser.add_argument('--out', default='vsa_windows.png', help='output PNG')
-    parser.add_argument('--stage', type=int, default=2, help='backbone stage (0-based)')
-    parser.add_argument('--layer', type=int, default=-1,
-                        help='index of the VSA layer within the stage (default: last)')
+    parser = visualizer_parser('Visualise VSA windows', 'vsa_windows.png', 2,
+                               'backbone stage (0-based)', 'VSA')
     parser.add_argument('--head', type=int, default=0, help='attention head')
-    parser.add_argument('--img-size', type=int, nargs=2, metavar=('H', 'W'),
-                        help='resize the image first (default: keep its size)')
     return parser.parse_args(argv)
 
 
-def window_boxes(grid, pads, hw_shape, window_size, head, batch=0):
+def window_boxes(grid, pads, window_size, head, batch=0):
     """Default and learned windows of one head, in feature-map coordinates.
 
     Args:
         grid (Tensor): ``[B, heads, Hp, Wp, 2]`` sampling grid of
             ``VSAWindowAttention.forward(..., return_windows=True)`` (normalised, x/y).
         pads (tuple[int]): ``(top, bottom, left, right)`` padding of the map.
-        hw_shape (tuple[int, int]): unpadded map ``(H, W)``.
 
     Returns:
         tuple[Tensor, Tensor]: ``default`` and ``learned`` boxes, ``[nW, 4]`` as
@@ -73,35 +64,19 @@ def window_boxes(grid, pads, hw_shape, window_size, head, batch=0):
 
 def find_vsa_layer(model, stage, layer):
     from windowlab.projects.vsa import VSAWindowAttention
-    found = [(n, m) for n, m in model.named_modules()
-             if isinstance(m, VSAWindowAttention) and f'stages.{stage}.' in n]
-    if not found:
-        raise ValueError(f'no VSAWindowAttention in stage {stage} of this model; is it a '
-                         'ViTAEv2-VSA or Swin-VSA config?')
-    try:
-        return found[layer]
-    except IndexError:
-        raise ValueError(f'stage {stage} has {len(found)} VSA layers; --layer {layer} is out '
-                         'of range') from None
+    return find_stage_layer(
+        model, VSAWindowAttention, stage, layer, 'VSA',
+        f'no VSAWindowAttention in stage {stage} of this model; is it a ViTAEv2-VSA or '
+        'Swin-VSA config?')
 
 
 def capture_windows(backbone, module, image):
     """Run ``backbone`` on ``image`` and return ``(grid, pads, hw_shape)`` of ``module``."""
-    captured = {}
-
-    def hook(mod, args, output):
+    def call(mod, args):
         x, hw_shape = args[0], tuple(args[1])
-        # .forward bypasses the hooks, so this does not recurse.
         _, grid, pads = mod.forward(x, hw_shape, return_windows=True)
-        captured.update(grid=grid, pads=pads, hw_shape=hw_shape)
-
-    handle = module.register_forward_hook(hook)
-    try:
-        with torch.no_grad():
-            backbone(image)
-    finally:
-        handle.remove()
-    return captured['grid'], captured['pads'], captured['hw_shape']
+        return grid, pads, hw_shape
+    return rerun_layer(backbone, module, image, call)
 
 
 def draw(img, default, learned, scale, path):
@@ -130,7 +105,7 @@ def main(argv=None):
         raise ValueError(f'{name} has {module.num_heads} heads; --head {args.head} is out of range')
     img = load_image(args.image, args.img_size, divisor=32)
     grid, pads, hw_shape = capture_windows(backbone, module, image_to_input(img, mean, std))
-    default, learned = window_boxes(grid, pads, hw_shape, module.window_size, args.head)
+    default, learned = window_boxes(grid, pads, module.window_size, args.head)
     scale = (img.shape[1] / hw_shape[1], img.shape[0] / hw_shape[0])
     draw(img, default, learned, scale, args.out)
     print(f'{name} (map {hw_shape[0]}x{hw_shape[1]}, head {args.head}): '

@@ -7,6 +7,7 @@ import argparse
 from mmengine.config import DictAction
 
 from windowlab import launch
+from windowlab.registry import TASK_OF_LIBRARY, TASKS
 
 
 def main(argv=None):
@@ -17,7 +18,7 @@ def main(argv=None):
     parser.add_argument('--out', help='also write the merged config to this .py file')
     args = parser.parse_args(argv)
     cfg = launch.load_config(args.config, args.cfg_options)
-    print(f'Config: {args.config} (task: {launch.TASK_OF_SCOPE[cfg.default_scope]})\n')
+    print(f'Config: {args.config} (task: {TASKS[TASK_OF_LIBRARY[cfg.default_scope]][1]})\n')
     print(cfg.pretty_text)
     if args.out:
         cfg.dump(args.out)

@@ -17,11 +17,10 @@ overwritten. ``BiFormer(init_cfg=dict(type='Pretrained'))``
 also reads the official files directly.
 """
 import argparse
-import os.path as osp
 
 from windowlab.projects.biformer.converter import convert_biformer, convert_biformer_classifier
-from windowlab.converters.checkpoint import (add_trust_argument, convert_backbone_part,
-                                             load_checkpoint_file, save_checkpoint_file,
+from windowlab.converters.checkpoint import (add_trust_argument, convert_model_state,
+                                             load_checkpoint_file, save_converted,
                                              unwrap_state_dict)
 
 
@@ -37,25 +36,17 @@ def parse_args(argv=None):
 
 def convert_file(src, dst, backbone_only=False):
     state_dict = unwrap_state_dict(load_checkpoint_file(src))
-    is_classifier = 'head.weight' in state_dict
-    if is_classifier and not backbone_only:
-        converted, layout = convert_biformer_classifier(state_dict), 'ImageClassifier'
-    elif any(k.startswith('backbone.') for k in state_dict):
-        converted = convert_backbone_part(state_dict, convert_biformer)
-        layout = 'detector/segmentor'
-    else:
-        converted, layout = convert_biformer(state_dict), 'backbone'
-        converted = {f'backbone.{k}': v for k, v in converted.items()}
-    meta = dict(source=osp.basename(src), converter='biformer2windowlab', model='BiFormer',
-                layout=layout)
-    save_checkpoint_file({'state_dict': converted, 'meta': meta}, dst, src=src)
+    classifier = 'head.weight' in state_dict and not backbone_only
+    converted, layout = convert_model_state(
+        state_dict, convert_biformer, convert_biformer_classifier if classifier else None)
+    meta = save_converted(converted, dst, src, 'biformer2windowlab', model='BiFormer',
+                          layout=layout)
     return converted, meta
 
 
 def main(argv=None):
     args = parse_args(argv)
-    converted, meta = convert_file(args.src, args.dst, args.backbone_only)
-    print(f'saved {len(converted)} tensors ({meta["layout"]} layout) to {args.dst}')
+    convert_file(args.src, args.dst, args.backbone_only)
 
 
 if __name__ == '__main__':

@@ -10,10 +10,9 @@ has the mmpretrain ``ImageClassifier`` layout (``backbone.*``, ``head.fc.*``) of
 It is written atomically; the input is never overwritten.
 """
 import argparse
-import os.path as osp
 
 from windowlab.converters.checkpoint import (add_trust_argument, load_checkpoint_file,
-                                             save_checkpoint_file)
+                                             save_converted)
 from windowlab.projects.shift_equivariant.converter import CONVERTERS
 
 
@@ -30,9 +29,7 @@ def main(argv=None):
     args = parse_args(argv)
     checkpoint = load_checkpoint_file(args.src)
     state_dict = CONVERTERS[args.model](checkpoint)
-    meta = dict(source=osp.basename(args.src), converter='poly2windowlab', model=args.model)
-    save_checkpoint_file({'state_dict': state_dict, 'meta': meta}, args.dst, src=args.src)
-    print(f'saved {len(state_dict)} tensors to {args.dst}')
+    save_converted(state_dict, args.dst, args.src, 'poly2windowlab', model=args.model)
 
 
 if __name__ == '__main__':

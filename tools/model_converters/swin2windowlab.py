@@ -17,27 +17,20 @@ overwritten. For backbone pre-training, ``init_cfg=dict(type='Pretrained', check
 also reads the original files directly.
 """
 import argparse
-import os.path as osp
 
-from windowlab.converters.checkpoint import (add_trust_argument, convert_backbone_part,
-                                             load_checkpoint_file, save_checkpoint_file,
+from windowlab.converters.checkpoint import (add_trust_argument, convert_model_state,
+                                             load_checkpoint_file, save_converted,
                                              unwrap_state_dict)
 from windowlab.converters.swin import convert_swin, convert_swin_classifier
 
 
 def convert_file(src, dst, backbone_only=False):
     state_dict = unwrap_state_dict(load_checkpoint_file(src))
-    is_official_classifier = (any(k.startswith('layers.') for k in state_dict)
-                              and 'head.weight' in state_dict)
-    if is_official_classifier and not backbone_only:
-        converted, layout = convert_swin_classifier(state_dict), 'ImageClassifier'
-    elif any(k.startswith('backbone.') for k in state_dict):
-        converted, layout = convert_backbone_part(state_dict, convert_swin), 'detector/segmentor'
-    else:
-        converted = {f'backbone.{k}': v for k, v in convert_swin(state_dict).items()}
-        layout = 'backbone'
-    meta = dict(source=osp.basename(src), converter='swin2windowlab', layout=layout)
-    save_checkpoint_file({'state_dict': converted, 'meta': meta}, dst, src=src)
+    classifier = (any(k.startswith('layers.') for k in state_dict) and 'head.weight' in state_dict
+                  and not backbone_only)  # an official classifier, converted whole
+    converted, layout = convert_model_state(
+        state_dict, convert_swin, convert_swin_classifier if classifier else None)
+    meta = save_converted(converted, dst, src, 'swin2windowlab', layout=layout)
     return converted, meta
 
 
@@ -50,8 +43,7 @@ def main(argv=None):
                         '(dense pretraining)')
     add_trust_argument(parser)
     args = parser.parse_args(argv)
-    converted, meta = convert_file(args.src, args.dst, args.backbone_only)
-    print(f'saved {len(converted)} tensors ({meta["layout"]} layout) to {args.dst}')
+    convert_file(args.src, args.dst, args.backbone_only)
 
 
 if __name__ == '__main__':

@@ -15,10 +15,9 @@ The output ``{'state_dict': ..., 'meta': ...}`` is written atomically; the input
 overwritten.
 """
 import argparse
-import os.path as osp
 
-from windowlab.converters.checkpoint import (add_trust_argument, convert_backbone_part,
-                                             load_checkpoint_file, save_checkpoint_file)
+from windowlab.converters.checkpoint import (add_trust_argument, convert_model_state,
+                                             load_checkpoint_file, save_converted)
 from windowlab.projects.vsa.converter import (convert_vitaev2_vsa, convert_vitaev2_vsa_backbone,
                                       select_state_dict)
 
@@ -41,16 +40,11 @@ def main(argv=None):
         print(f"{args.src} has no 'state_dict_ema'; converting its plain weights")
         use_ema = False
     state_dict = select_state_dict(checkpoint, use_ema=use_ema)
-    if any(k.startswith('backbone.') for k in state_dict):
-        state_dict, layout = convert_backbone_part(state_dict, convert_vitaev2_vsa_backbone), \
-            'detector'
-    else:
-        state_dict, layout = convert_vitaev2_vsa(state_dict), 'ImageClassifier'
-    meta = dict(source=osp.basename(args.src), ema=use_ema, converter='vitaev2_vsa2windowlab',
-                model='ViTAEv2VSA', layout=layout)
-    save_checkpoint_file({'state_dict': state_dict, 'meta': meta}, args.dst, src=args.src)
-    print(f'saved {len(state_dict)} tensors ({layout} layout) to {args.dst}')
-
+    detector = any(k.startswith('backbone.') for k in state_dict)
+    state_dict, layout = convert_model_state(
+        state_dict, convert_vitaev2_vsa_backbone, None if detector else convert_vitaev2_vsa)
+    save_converted(state_dict, args.dst, args.src, 'vitaev2_vsa2windowlab', ema=use_ema,
+                   model='ViTAEv2VSA', layout=layout)
 
 if __name__ == '__main__':
     main()

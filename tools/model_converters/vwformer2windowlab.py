@@ -11,7 +11,7 @@ The output is written atomically; the input is never overwritten.
 import argparse
 
 from windowlab.converters.checkpoint import (add_trust_argument, load_checkpoint_file,
-                                             save_checkpoint_file, unwrap_state_dict)
+                                             save_converted, unwrap_state_dict)
 from windowlab.converters.swin import convert_swin
 from windowlab.projects.vwformer.converter import convert_vwformer
 
@@ -40,10 +40,8 @@ def main(argv=None):
 
     state_dict = unwrap_state_dict(load_checkpoint_file(args.src), keys=('state_dict',))
     converted = convert_checkpoint(state_dict)
-    meta = dict(source=args.src, converter='vwformer2windowlab',
-                origin='yan-hao-tian/VW (VWHead)')
-    save_checkpoint_file({'state_dict': converted, 'meta': meta}, args.dst, src=args.src)
-    print(f'saved {len(converted)} tensors to {args.dst}')
+    save_converted(converted, args.dst, args.src, 'vwformer2windowlab',
+                   origin='yan-hao-tian/VW (VWHead)')
 
 
 if __name__ == '__main__':

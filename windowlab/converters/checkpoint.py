@@ -2,6 +2,7 @@
 import argparse
 import io
 import os
+import os.path as osp
 import pickle
 import re
 
@@ -122,6 +123,17 @@ def save_checkpoint_file(checkpoint, dst, src=None):
     atomic_write(buffer.getvalue(), dst)
 
 
+def save_converted(state_dict, dst, src, converter, **meta):
+    """Write a converter tool's output ``{'state_dict': ..., 'meta': ...}`` to ``dst``
+    (atomically, never over ``src``) and print what was written. ``meta`` also gets
+    ``source`` (the file name of ``src``) and ``converter``; returns it."""
+    meta = dict(source=osp.basename(str(src)), converter=converter, **meta)
+    save_checkpoint_file({'state_dict': state_dict, 'meta': meta}, dst, src=src)
+    layout = f" ({meta['layout']} layout)" if 'layout' in meta else ''
+    print(f'saved {len(state_dict)} tensors{layout} to {dst}')
+    return meta
+
+
 def strip_prefix(state_dict, prefix, keep_others=False, if_present=False):
     """``state_dict`` with ``prefix`` removed from the keys that start with it (a new dict).
 
@@ -162,6 +174,22 @@ def convert_backbone_part(state_dict, convert):
     out = {f'backbone.{k}': v for k, v in convert(backbone).items()}
     out.update({k: v for k, v in state_dict.items() if not k.startswith('backbone.')})
     return out
+
+
+def convert_model_state(state_dict, convert, convert_classifier=None):
+    """A checkpoint's state dict -> windowlab whole-model keys, and its layout:
+
+    * ``'ImageClassifier'``: ``convert_classifier(state_dict)``, when given (the caller tells
+      an official classifier it wants converted whole);
+    * ``'detector/segmentor'``: a file with ``backbone.*`` keys, converted by ``convert``
+      (necks and heads kept, see :func:`convert_backbone_part`);
+    * ``'backbone'``: bare backbone keys, converted by ``convert`` and put under ``backbone.``.
+    """
+    if convert_classifier is not None:
+        return convert_classifier(state_dict), 'ImageClassifier'
+    if any(k.startswith('backbone.') for k in state_dict):
+        return convert_backbone_part(state_dict, convert), 'detector/segmentor'
+    return {f'backbone.{k}': v for k, v in convert(state_dict).items()}, 'backbone'
 
 
 def unwrap_state_dict(checkpoint, keys=STATE_DICT_KEYS, prefix=None):
@@ -302,7 +330,7 @@ def split_init_cfg(init_cfg):
     return (pretrained[0] if pretrained else None), others
 
 
-def init_from_pretrained_cfg(module, optional=(), load=None):
+def init_from_pretrained_cfg(module, optional=(), keys=STATE_DICT_KEYS):
     """The ``init_weights()`` step of a windowlab backbone for an ``init_cfg`` with a
     ``dict(type='Pretrained', checkpoint=..., prefix=...)`` entry (alone or in a list): applies
     the list's other entries (mmengine initialisers), then loads the file through
@@ -311,8 +339,11 @@ def init_from_pretrained_cfg(module, optional=(), load=None):
     scratch instead (and lets ``BaseModule.init_weights`` apply the other entries).
 
     Args:
-        load (callable, optional): ``load(pretrained_cfg)`` replaces the default loading
-            (for a backbone whose file layout needs more than ``prefix``).
+        optional (Sequence[str]): key prefixes the file may lack (see
+            :func:`load_state_dict_strict`).
+        keys (tuple[str] | callable): the checkpoint's wrapper keys to look for, in order
+            of preference (see :func:`unwrap_state_dict`), or ``keys(pretrained_cfg)``
+            returning them (for a backbone whose Pretrained entry chooses them, e.g. EMA).
     """
     cfg, others = split_init_cfg(module.init_cfg)
     if cfg is None:
@@ -320,9 +351,7 @@ def init_from_pretrained_cfg(module, optional=(), load=None):
     if others:
         from mmengine.model import initialize
         initialize(module, others)
-    if load is not None:
-        load(cfg)
-    else:
-        load_pretrained(module, cfg['checkpoint'], module.convert_pretrained,
-                        prefix=cfg.get('prefix'), optional=optional)
+    load_pretrained(module, cfg['checkpoint'], module.convert_pretrained,
+                    prefix=cfg.get('prefix'), optional=optional,
+                    keys=keys(cfg) if callable(keys) else keys)
     return True

@@ -71,11 +71,19 @@ class SwinStage(nn.Module):
         blocks = []
         for i in range(depth):
             cfg = dict(embed_dims=embed_dims, num_heads=num_heads, window_size=window_size,
-                       shift_size=window_size // 2 if shift_windows and i % 2 else 0,
                        qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop)
+            if shift_windows and i % 2:  # only a shifted block's attention gets a shift_size
+                cfg['shift_size'] = window_size // 2
             cfg.update(copy.deepcopy(attn_cfg))
-            blocks.append(LAYERS.build(dict(embed_dims=embed_dims, attn_cfg=cfg, mlp_ratio=mlp_ratio,
-                                            drop=drop, drop_path=drop_paths[i], **block_cfg)))
+            try:
+                blocks.append(LAYERS.build(dict(embed_dims=embed_dims, attn_cfg=cfg,
+                                                mlp_ratio=mlp_ratio, drop=drop,
+                                                drop_path=drop_paths[i], **block_cfg)))
+            except TypeError as e:
+                if "argument 'shift_size'" not in str(e):
+                    raise
+                raise ValueError(f"{cfg['type']} does not shift windows (it takes no "
+                                 'shift_size); build the backbone with shift_windows=False') from e
         self.blocks = nn.ModuleList(blocks)
         self.downsample = None
         if downsample_cfg is not None:
@@ -175,8 +183,8 @@ class WLSwinTransformer(DropInBackbone, BaseModule):
         norm_eval (bool): keep BatchNorm layers (a ``BN`` ``norm_cfg``) in eval mode while
             training.
         attn_cfg (dict): attention component from ``LAYERS``; the backbone fills in
-            ``embed_dims, num_heads, window_size, shift_size, qkv_bias, attn_drop, proj_drop``
-            unless the dict sets them.
+            ``embed_dims, num_heads, window_size, qkv_bias, attn_drop, proj_drop`` and, in
+            shifted blocks, ``shift_size`` unless the dict sets them.
         block_cfg (dict): the block from ``LAYERS``; gets ``embed_dims, attn_cfg, mlp_ratio,
             drop, drop_path`` (and ``act_cfg`` if not GELU).
         shift_windows (bool): shift odd blocks by ``window_size // 2`` (Swin) or never.

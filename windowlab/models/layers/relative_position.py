@@ -7,23 +7,26 @@ from mmengine.logging import print_log
 from torch import nn
 
 
-def relative_position_index(window_size):
-    """Index into a ``(2Wh-1)(2Ww-1)`` bias table for every (query, key) pair of a window.
+def relative_position_index(window_size, table_window=None):
+    """Index into a ``(2Th-1)(2Tw-1)`` bias table for every (query, key) pair of a window.
 
     Args:
         window_size (tuple[int, int]): ``(Wh, Ww)``.
+        table_window (tuple[int, int], optional): ``(Th, Tw)``, the window the table was
+            built for (default: ``window_size``); a smaller window indexes its sub-table.
 
     Returns:
         LongTensor: ``[Wh * Ww, Wh * Ww]``.
     """
     wh, ww = window_size
+    th, tw = table_window or window_size
+    if wh > th or ww > tw:
+        raise ValueError(f'window {tuple(window_size)} is larger than the bias table '
+                         f'built for {tuple(table_window)}')
     coords = torch.stack(torch.meshgrid(torch.arange(wh), torch.arange(ww), indexing='ij'))
     coords = coords.flatten(1)
-    rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)
-    rel[:, :, 0] += wh - 1
-    rel[:, :, 1] += ww - 1
-    rel[:, :, 0] *= 2 * ww - 1
-    return rel.sum(-1)
+    rel = coords[:, :, None] - coords[:, None, :]
+    return (rel[0] + th - 1) * (2 * tw - 1) + rel[1] + tw - 1
 
 
 def resize_bias_table(table, size):
@@ -87,18 +90,7 @@ class RelativePositionBias(nn.Module):
         if window_size == self.window_size:
             index = self.index
         else:
-            index = self._sub_index(window_size)
+            index = relative_position_index(window_size, self.window_size).to(self.table.device)
         n = index.shape[0]
         bias = self.table[index.reshape(-1)].view(n, n, -1)
         return bias.permute(2, 0, 1).contiguous()
-
-    def _sub_index(self, window_size):
-        wh, ww = window_size
-        if wh > self.window_size[0] or ww > self.window_size[1]:
-            raise ValueError(f'window {window_size} is larger than the bias table '
-                             f'built for {self.window_size}')
-        coords = torch.stack(torch.meshgrid(torch.arange(wh), torch.arange(ww), indexing='ij'))
-        coords = coords.flatten(1).to(self.table.device)
-        rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)
-        full_w = self.window_size[1]
-        return (rel[..., 0] + self.window_size[0] - 1) * (2 * full_w - 1) + rel[..., 1] + full_w - 1

@@ -1,4 +1,5 @@
-"""Window partitioning helpers shared by every window-attention kernel."""
+"""Window partitioning helpers shared by every window-attention kernel, and the two token
+layouts (``[B, H*W, C]`` tokens, ``[B, C, H, W]`` maps)."""
 import torch
 import torch.nn.functional as F
 
@@ -31,6 +32,21 @@ def pad_to_multiple(x, multiple, hw_dims=(1, 2)):
         pads[2 * (x.dim() - 1 - hw_dims[0]) + 1] = pad_h
         x = F.pad(x, pads)
     return x, (pad_h, pad_w)
+
+
+def tokens_to_map(x, hw_shape):
+    """``[B, H*W, C]`` tokens -> ``[B, C, H, W]`` map: a channels-last view (no copy).
+
+    Convolutions on it run channels-last, several times faster on CPU than on contiguous maps
+    for depth-wise and grouped ones (most of all in backward), and give channels-last maps.
+    """
+    b, _, c = x.shape
+    return x.reshape(b, *hw_shape, c).permute(0, 3, 1, 2)
+
+
+def map_to_tokens(x):
+    """``[B, C, H, W]`` map -> ``[B, H*W, C]`` tokens (a view of a channels-last map)."""
+    return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1, x.shape[1])
 
 
 def window_partition(x, window_size):
