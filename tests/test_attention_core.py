@@ -65,10 +65,11 @@ def _counting_sdpa(monkeypatch):
 def _family(name):
     """``(model, input)``: a tiny member of the family with non-degenerate float64 weights."""
     if name == 'vwhead':
-        return randomize(VWHead(**SMALL)).double().eval(), features((64, 96), SMALL['in_channels'])
+        maps = [t.double() for t in features((64, 96), SMALL['in_channels'])]
+        return randomize(VWHead(**SMALL)).double().eval(), maps
     model, side = build(name)
     randomize(model)  # VSA's zero-initialised window regression included
-    return model.double().eval(), torch.randn(2, 3, side, 2 * side)
+    return model.double().eval(), torch.randn(2, 3, side, 2 * side, dtype=torch.float64)
 
 
 def _run(model, x):
@@ -82,17 +83,20 @@ def _run(model, x):
 
 @pytest.mark.parametrize('name', [n for n in NAMES if n != 'biformer'] + ['vwhead'])
 def test_every_family_gives_the_same_numbers_on_both_paths(name, monkeypatch):
-    """float64, random weights, non-square maps: fused and reference agree to 1e-10, and
-    the fused path really runs the fused kernel (the reference one never does). BiFormer: below."""
+    """float64, random weights, non-square maps: fused and reference agree to 1e-10 (outputs
+    without autograd, where the fused kernel always runs, and outputs and input gradients with
+    it), and the reference path never calls the fused kernel. BiFormer: below."""
     model, x = _family(name)
     calls = _counting_sdpa(monkeypatch)
-    fused = _run(model, x)
-    assert calls, f'{name} never reached the fused attention'
-    calls.clear()
-    with attention_impl('reference'):
-        reference = _run(model, x)
-    assert not calls
-    for a, b in zip(fused, reference, strict=True):
+    results = {}
+    for impl in attention.IMPLS:
+        calls.clear()
+        with attention_impl(impl):
+            with torch.no_grad():
+                outs = model(x)
+            results[impl] = list(outs if isinstance(outs, tuple) else [outs]) + _run(model, x)
+        assert bool(calls) == (impl == 'fused'), f'{name}: {len(calls)} fused calls ({impl})'
+    for a, b in zip(results['fused'], results['reference'], strict=True):
         assert (a - b).abs().max() < 1e-10 * max(1.0, b.abs().max().item())
 
 
@@ -110,6 +114,21 @@ def test_biformer_routed_and_global_attention_give_the_same_numbers_on_both_path
         reference = _run(model, x)
     for a, b in zip(fused, reference, strict=True):
         assert (a - b).abs().max() < 1e-10 * max(1.0, b.abs().max().item())
+
+
+def test_a_trainable_bias_on_cpu_takes_the_plain_ops(monkeypatch):
+    """PyTorch's fused CPU kernel has no gradient for the mask (its math fallback is slower
+    than the plain ops): with a bias that needs a gradient the fused path runs the plain ops,
+    without one the fused kernel."""
+    q, k, v = (torch.randn(2, 3, 5, 4) for _ in range(3))
+    bias = torch.randn(3, 5, 5, requires_grad=True)
+    calls = _counting_sdpa(monkeypatch)
+    attend(q, k, v, bias)
+    assert not calls
+    with torch.no_grad():
+        attend(q, k, v, bias)
+    attend(q, k, v, bias.detach())
+    assert len(calls) == 2
 
 
 def test_recomputation_in_backward_takes_the_path_of_the_forward():

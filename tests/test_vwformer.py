@@ -77,16 +77,22 @@ def test_fixture_logits(official, output, overrides):
 
 
 def test_fixture_intermediates(official):
-    """The fused stride-8 map and the 5C branch concatenation match the official ones."""
+    """The fused stride-8 map and the five branches (short path, image pool, VWA x3; the
+    official head concatenates them, the pool upsampled to a constant map) match the official."""
     fx, head_sd, inputs, expected = official
     head = build_official(fx, head_sd)
     seen = {}
-    head.bottleneck.register_forward_hook(lambda m, args, out: seen.update(cat=args[0]))
+    for name in ('short_path', 'image_pool', 'attn.0', 'attn.1', 'attn.2'):
+        head.get_submodule(name).register_forward_hook(
+            lambda m, args, out, name=name: seen.update({name: out}))
     with torch.no_grad():
         fused = head.aggregate(head._transform_inputs(inputs))
         head(inputs)
     torch.testing.assert_close(fused, expected['mlp_decoder_out'], atol=fx.atol, rtol=0)
-    torch.testing.assert_close(seen['cat'], expected['cat_input'], atol=fx.atol, rtol=0)
+    branches = list(seen.values())
+    branches[1] = branches[1].expand_as(branches[0])
+    torch.testing.assert_close(torch.cat(branches, dim=1), expected['cat_input'], atol=fx.atol,
+                               rtol=0)
 
 
 def logits_move(head, inputs, expected):

@@ -241,12 +241,14 @@ def check(model, inputs, reference, device, precision, rounds):
     # Every comparison makes the fused run's discrete choices: a near-tie that rounding
     # decides otherwise is not an error of the kernels.
     expected, row['replayed'] = reference(choices)
-    with torch.no_grad():
+    with torch.no_grad():  # (without autograd: where the fused kernels always run)
         row['vs fp64'] = rel_error(out, expected)
+        with decisions(replay=choices):
+            fused = forward('fused')
         for key, variant in (('fused vs ref', 'ref'), ('fast vs gather', 'gather')):
             if variant in variants:
                 with decisions(replay=choices):
-                    row[key] = rel_error(out, forward(variant))
+                    row[key] = rel_error(fused, forward(variant))
 
     def fwd(variant):
         with torch.no_grad():

@@ -6,6 +6,7 @@ Two paths compute ``softmax(scale * q k^T + bias) v``:
 * ``'fused'`` (default): :func:`torch.nn.functional.scaled_dot_product_attention`, with the
   relative-position bias and any mask folded into its one additive ``attn_mask``. It never keeps
   the logits for backward (CPU and CUDA flash kernels), which is where the speed comes from.
+  (On CPU, a bias that needs a gradient has no fused kernel: the plain ops run instead.)
 * ``'reference'``: the plain matmul -> softmax -> matmul of the papers' code, kept as the
   ground truth. In float64 the two paths agree to ~1e-15.
 
@@ -49,6 +50,14 @@ def checkpoint_contexts():
     return attention_impl(_impl), attention_impl(_impl)
 
 
+def _needs_bias_grad_on_cpu(q, bias):
+    """PyTorch's fused CPU kernel takes no gradient for the mask: for a trainable bias (the
+    relative-position table while training) it falls back to its math path, ~20% slower than
+    the plain one, so the fused path runs the plain ops there."""
+    return (q.device.type == 'cpu' and bias is not None and bias.requires_grad
+            and torch.is_grad_enabled())
+
+
 def attend(q, k, v, bias=None, scale=None, dropout_p=0.0):
     """Queries attend to keys/values: ``softmax(scale * q k^T + bias) v``.
 
@@ -66,7 +75,7 @@ def attend(q, k, v, bias=None, scale=None, dropout_p=0.0):
         Tensor: ``[*, Lq, dv]``.
     """
     scale = q.shape[-1] ** -0.5 if scale is None else scale
-    if _impl == 'fused':
+    if _impl == 'fused' and not _needs_bias_grad_on_cpu(q, bias):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p,
                                               scale=scale)
     attn = (q * scale) @ k.transpose(-2, -1)

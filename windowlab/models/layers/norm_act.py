@@ -134,8 +134,11 @@ class ConvNormAct(nn.Module):
         if self.with_norm:
             constant_init(self.norm, 1, bias=0)
 
-    def forward(self, x):
-        x = self.conv(x)
+    def norm_act(self, x):
+        """What follows the conv: norm, then activation."""
         if self.with_norm:
             x = self.norm(x)
         return self.activate(x) if self.with_activation else x
+
+    def forward(self, x):
+        return self.norm_act(self.conv(x))
