@@ -116,6 +116,26 @@ def test_biformer_routed_and_global_attention_give_the_same_numbers_on_both_path
         assert (a - b).abs().max() < 1e-10 * max(1.0, b.abs().max().item())
 
 
+@pytest.mark.parametrize('name', ['swin', 'swin_vsa', 'vitaev2_vsa', 'polyswin'])
+def test_fused_kernel_gives_the_bias_gradients_of_the_reference(name, monkeypatch):
+    """The fused kernel with a trainable relative-position bias (its path on GPUs; on CPU the
+    plain ops run, see below): outputs and every parameter's gradient equal the reference's."""
+    monkeypatch.setattr(attention, '_needs_bias_grad_on_cpu', lambda q, bias: False)
+    model, x = _family(name)
+    calls = _counting_sdpa(monkeypatch)
+    grads = {}
+    for impl in attention.IMPLS:
+        model.zero_grad()
+        with attention_impl(impl):
+            _run(model, x)
+        grads[impl] = {n: p.grad for n, p in model.named_parameters()}
+    assert calls
+    bias_grads = [n for n, g in grads['fused'].items() if 'rel_pos' in n and g.abs().max() > 0]
+    assert bias_grads
+    for n, g in grads['reference'].items():
+        assert (grads['fused'][n] - g).abs().max() < 1e-10 * max(1.0, g.abs().max().item()), n
+
+
 def test_a_trainable_bias_on_cpu_takes_the_plain_ops(monkeypatch):
     """PyTorch's fused CPU kernel has no gradient for the mask (its math fallback is slower
     than the plain ops): with a bias that needs a gradient the fused path runs the plain ops,

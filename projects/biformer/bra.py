@@ -16,9 +16,10 @@ Two implementations of the token attention are selected with ``impl``:
   tokens per (image, head, region); the routed blocks are picked with ``index_select`` straight
   into the batch layout of windowlab's attention core, and the selection and attention are
   recomputed in backward (activation checkpointing), so only the un-gathered q, k, v are kept
-  and the key/value gradients are summed back by ``index_add_``. Same outputs and gradients (up
-  to float rounding), much less memory kept between forward and backward, and no ``P``-times
-  larger gradient.
+  and the key/value gradients are summed back by ``index_add_``. On CPU, when the routed regions
+  are a large part of a small map, a masked dense attention over all tokens replaces the routed
+  blocks (the same keys get weight). Same outputs and gradients (up to float rounding), much
+  less memory kept between forward and backward, and no ``P``-times larger gradient.
 """
 import math
 
@@ -27,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from windowlab.models.layers.attention import attend, checkpoint_contexts
+from windowlab.models.layers.attention import attend, with_current_impl
 from windowlab.models.utils import is_symbolic
 from windowlab.registry import LAYERS
 
@@ -71,11 +72,12 @@ def head_region_index(region_idx, num_heads):
     return (region_idx.unsqueeze(1) + base).reshape(-1)
 
 
-# The routed regions are attended as a masked dense attention when they are at least a quarter
-# of all regions (BiFormer's stage 3: 16 of 49 or 64) and the map is small enough for a
-# [H*W, H*W] mask per image: fewer, larger matmuls beat many tiny ones there.
+# On CPU the routed regions are attended as a masked dense attention when they are at least a
+# quarter of all regions (BiFormer's stage 3: 16 of 49 or 64) and the map is small (a [H*W, H*W]
+# mask per image): fewer, larger matmuls beat many tiny ones there (measured on CPU only; other
+# devices take the routed blocks until measured).
 DENSE_MIN_ROUTED_FRACTION = 0.25
-DENSE_MAX_TOKENS = 4096
+DENSE_MAX_TOKENS = 1024
 
 
 def _routed_blocks(q, k, v, region_idx, num_heads, scale):
@@ -121,7 +123,7 @@ def _routed_attention(q, k, v, region_idx, num_heads, scale):
     n, h, w, _ = q.shape
     p, topk = region_idx.shape[1:]
     # Exports and FLOP counts (tracing) take the routed blocks: the published algorithm.
-    if (not _exporting() and topk >= DENSE_MIN_ROUTED_FRACTION * p
+    if (not _exporting() and q.device.type == 'cpu' and topk >= DENSE_MIN_ROUTED_FRACTION * p
             and h * w <= DENSE_MAX_TOKENS):
         return _routed_dense(q, k, v, region_idx, num_heads, scale)
     return _routed_blocks(q, k, v, region_idx, num_heads, scale)
@@ -149,9 +151,8 @@ def routed_attention(q, k, v, region_idx, num_heads, scale):
     if _exporting() or not torch.is_grad_enabled() or not (q.requires_grad or k.requires_grad
                                                           or v.requires_grad):
         return _routed_attention(q, k, v, region_idx, num_heads, scale)
-    return checkpoint(_routed_attention, q, k, v, region_idx, num_heads, scale,
-                      use_reentrant=False, preserve_rng_state=False,
-                      context_fn=checkpoint_contexts)
+    return checkpoint(with_current_impl(_routed_attention), q, k, v, region_idx, num_heads,
+                      scale, use_reentrant=False, preserve_rng_state=False)
 
 
 def gather_attention(q, kv, region_idx, num_heads, scale, qk_dims):
@@ -197,7 +198,7 @@ class BiLevelRoutingAttention(nn.Module):
         qk_scale (float, optional): overrides ``qk_dims ** -0.5``.
         lce_kernel (int): kernel of the depth-wise LCE conv on V.
         auto_pad (bool): pad to a multiple of ``n_win`` instead of requiring it.
-        impl (str): ``'fast'`` (:class:`RoutedAttention`) or ``'gather'`` (released reference).
+        impl (str): ``'fast'`` (:func:`routed_attention`) or ``'gather'`` (released reference).
     """
 
     IMPLS = ('fast', 'gather')

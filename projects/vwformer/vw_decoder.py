@@ -36,13 +36,18 @@ def fuse_upsampled(fuse, maps, size):
     concatenated full-size map, in a fraction of the multiply-adds and of the memory kept for
     backward.
     """
-    weights = fuse.conv.weight.split([m.shape[1] for m in maps], dim=1)
-    out = fuse.conv.bias.view(1, -1, 1, 1) if fuse.conv.bias is not None else 0
+    conv = fuse.conv
+    if (conv.kernel_size, conv.stride, conv.padding, conv.groups) != ((1, 1), (1, 1), (0, 0), 1):
+        raise ValueError(f'fuse_upsampled needs a plain 1x1 conv, got {conv}')
+    weights = conv.weight.split([m.shape[1] for m in maps], dim=1)
+    out = 0
     for m, w in zip(maps, weights):
         share = F.conv2d(m, w)
         if tuple(share.shape[2:]) != tuple(size):
             share = F.interpolate(share, size=size, mode='bilinear', align_corners=False)
         out = out + share
+    if conv.bias is not None:
+        out = out + conv.bias.to(out.dtype).view(1, -1, 1, 1)
     return fuse.norm_act(out)
 
 

@@ -34,7 +34,7 @@ For each row, in a fresh process: the official model is built with random non-de
 its ``state_dict()`` is converted with windowlab's converter and loaded strictly into the windowlab
 model; both run the same input in eval mode and the outputs must agree (max abs diff, relative to
 ``max(1, max|official|)``, at most ``TOLERANCE``; otherwise the tool stops with an error). Then
-both are timed **alternately** (the order flips every repeat), forward under ``torch.no_grad`` in
+both are timed **alternately** (one of each per round), forward under ``torch.no_grad`` in
 eval mode and forward+backward (mean of the outputs) in train mode, after ``--warmup`` steps of
 each; the time is the median of ``--repeats``. Stochastic depth and dropout rates are 0 on both
 sides (BatchNorm in train mode on both; the dense BiFormer's ``norm_eval`` is off on both). The

@@ -156,7 +156,7 @@ def rel_error(outputs, references):
                 for y, r in zip(flat(outputs), flat(references)))
 
 
-def loss_of(outputs):
+def squared_loss(outputs):
     """``sum_i mean(out_i ** 2)`` in float32."""
     return sum(t.float().square().mean() for t in flat(outputs))
 
@@ -234,7 +234,7 @@ def check(model, inputs, reference, device, precision, rounds):
     model.zero_grad(set_to_none=True)
     with decisions() as choices:
         out = forward('fused')
-    loss_of(out).backward()
+    squared_loss(out).backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     row = dict(grads=bool(grads) and all(g is not None and torch.isfinite(g).all()
                                          for g in grads))
@@ -256,7 +256,7 @@ def check(model, inputs, reference, device, precision, rounds):
 
     def fwd_bwd(variant):
         model.zero_grad(set_to_none=True)
-        loss_of(forward(variant)).backward()
+        squared_loss(forward(variant)).backward()
 
     steps = {}
     for variant in variants:

@@ -54,9 +54,9 @@ def maybe_checkpoint(fn, *args, with_cp=False):
     restored, so dropout / drop-path masks repeat): same gradients, less memory.
     """
     if with_cp and torch.is_grad_enabled():
-        from .layers.attention import checkpoint_contexts
-        return torch.utils.checkpoint.checkpoint(fn, *args, use_reentrant=False,
-                                                 context_fn=checkpoint_contexts)
+        from .layers.attention import with_current_impl
+        return torch.utils.checkpoint.checkpoint(with_current_impl(fn), *args,
+                                                 use_reentrant=False)
     return fn(*args)
 
 

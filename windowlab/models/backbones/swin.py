@@ -28,7 +28,7 @@ from ...converters.checkpoint import (drop_unfit_output_norms, init_from_pretrai
                                       pretrained_final_norm)
 from ...converters.swin import convert_swin
 from ...registry import LAYERS, register_model
-from ..layers.norm_act import build_norm_layer
+from ..layers.norm_act import LayerNorm2d, build_norm_layer
 from ..layers.patch import DropPath, Mlp
 from ..utils import DropInBackbone, init_linear_and_norm, maybe_checkpoint, resolve_arch
 
@@ -383,7 +383,8 @@ class WLSwinTransformer(DropInBackbone, BaseModule):
         """``norm{i}`` of ``[B, H*W, C]`` tokens -> ``[B, C, H, W]`` map (LayerNorms on the
         tokens, any other norm on the map)."""
         norm = getattr(self, f'norm{i}')
-        on_tokens = type(norm) in (nn.LayerNorm, nn.Identity)  # not LN2d, a LayerNorm of maps
+        on_tokens = (isinstance(norm, (nn.LayerNorm, nn.Identity))
+                     and not isinstance(norm, LayerNorm2d))  # LN2d is a LayerNorm of maps
         if on_tokens:
             tokens = norm(tokens)
         fmap = tokens.transpose(1, 2).reshape(tokens.shape[0], -1, *hw_shape)

@@ -44,10 +44,16 @@ class attention_impl:  # noqa: N801 (used like a function: ``with attention_impl
         _impl = self._previous.pop()
 
 
-def checkpoint_contexts():
-    """``context_fn`` of :func:`torch.utils.checkpoint.checkpoint`: the recomputation in
-    backward takes the path the forward took, whatever is selected when backward runs."""
-    return attention_impl(_impl), attention_impl(_impl)
+def with_current_impl(fn):
+    """``fn`` bound to the path selected now: for activation checkpointing, whose recomputation
+    in backward must take the path the forward took, whatever is selected when backward runs."""
+    impl = _impl
+
+    def run(*args):
+        with attention_impl(impl):
+            return fn(*args)
+
+    return run
 
 
 def _needs_bias_grad_on_cpu(q, bias):

@@ -80,7 +80,7 @@ class WindowMSA(nn.Module):
         bias = self.rel_pos((window_size, window_size)).to(q.dtype)   # [heads, N, N]
         if mask is not None:  # one bias per window, repeated for every image
             nw = mask.shape[0]
-            bias = (bias + mask[:, None]).expand(bw // nw, -1, -1, -1, -1)
+            bias = (bias + mask[:, None].to(bias.dtype)).expand(bw // nw, -1, -1, -1, -1)
             bias = bias.reshape(bw, self.num_heads, n, n)
         out = attend(q, k, v, bias, self.scale, self.attn_drop if self.training else 0.0)
         return self.proj_drop(self.proj(out.transpose(1, 2).reshape(bw, n, c)))
