@@ -20,11 +20,6 @@ IMPLS = ('fused', 'reference')
 _impl = 'fused'
 
 
-def current_impl():
-    """The path :func:`attend` takes now: ``'fused'`` or ``'reference'``."""
-    return _impl
-
-
 class attention_impl:  # noqa: N801 (used like a function: ``with attention_impl('reference'):``)
     """Run the enclosed code with the ``'fused'`` or ``'reference'`` attention path (reusable)."""
 
