@@ -307,6 +307,8 @@ class Row:
     size = 224
     quick_size = 64  # with the toy configs' narrow models
     n_outputs = 1
+    configs = ()  # classifier rows: (toy config, full config) under configs/
+    backbone_options = {}  # model.backbone options of both
 
     def inputs(self, batch, quick):
         import torch
@@ -318,8 +320,11 @@ class Row:
         side = self.quick_size if quick else self.size
         return f'{batch}x{side}²'
 
-    def windowlab(self, quick):
-        raise NotImplementedError
+    def windowlab(self, quick, **backbone):
+        """The classifier of :attr:`configs` (the toy one with ``quick``)."""
+        toy, full = self.configs
+        return Cls(windowlab_classifier(toy if quick else full,
+                                        **dict(self.backbone_options, **backbone)))
 
     def reference(self, quick):
         """The windowlab model of the reference side (same weights as :meth:`windowlab`)."""
@@ -335,10 +340,7 @@ class Row:
 class SwinT(Row):
     label = 'Swin-T cls'
     official = 'swin'
-
-    def windowlab(self, quick):
-        return Cls(windowlab_classifier('swin/swin-mini-p4-w7_toy-in.py' if quick
-                                        else 'swin/swin-t-p4-w7_16xb64_in1k.py'))
+    configs = ('swin/swin-mini-p4-w7_toy-in.py', 'swin/swin-t-p4-w7_16xb64_in1k.py')
 
     def build_official(self, root, quick):
         return official_swin(root).SwinTransformer(
@@ -353,10 +355,7 @@ class ViTAEv2VSAS(Row):
     label = 'ViTAEv2-VSA-S cls'
     official = 'vsa'
     quick_size = 112  # the full model (no toy classifier config)
-
-    def windowlab(self, quick):
-        import windowlab.projects.vsa  # noqa: F401
-        return Cls(windowlab_classifier('vsa/vitaev2-vsa-s_8xb128_in1k.py'))
+    configs = ('vsa/vitaev2-vsa-s_8xb128_in1k.py',) * 2
 
     def build_official(self, root, quick):
         import torch
@@ -376,12 +375,10 @@ class ViTAEv2VSAS(Row):
 class BiFormerS(Row):
     label = 'BiFormer-S cls'
     official = 'biformer'
+    configs = ('biformer/biformer-mini_toy-in.py', 'biformer/biformer-s_16xb128_in1k.py')
 
     def windowlab(self, quick, impl='fast'):
-        import windowlab.projects.biformer  # noqa: F401
-        return Cls(windowlab_classifier('biformer/biformer-mini_toy-in.py' if quick
-                                        else 'biformer/biformer-s_16xb128_in1k.py',
-                                        attn_cfg=dict(type='BiLevelRoutingAttention', impl=impl)))
+        return super().windowlab(quick, attn_cfg=dict(type='BiLevelRoutingAttention', impl=impl))
 
     def reference(self, quick):
         return self.windowlab(quick, impl='gather')
@@ -402,7 +399,6 @@ class BiFormerSDense(BiFormerS):
     n_outputs = 4
 
     def windowlab(self, quick, impl='fast'):
-        import windowlab.projects.biformer  # noqa: F401
         from windowlab.projects.biformer import BiFormer
         arch = dict(embed_dims=(32, 64, 128, 256), depths=(1, 1, 2, 1),
                     num_heads=(1, 2, 4, 8)) if quick else 'small'
@@ -428,12 +424,9 @@ class BiFormerSDense(BiFormerS):
 class PolyViTS(Row):
     label = 'PolyViT-S/16 cls'
     official = 'poly'
-
-    def windowlab(self, quick):
-        import windowlab.projects.shift_equivariant  # noqa: F401
-        return Cls(windowlab_classifier('shift_equivariant/polyvit-mini-p8_toy-in.py' if quick
-                                        else 'shift_equivariant/polyvit-s-p16_16xb64_in1k.py',
-                                        drop_rate=0.0))
+    configs = ('shift_equivariant/polyvit-mini-p8_toy-in.py',
+               'shift_equivariant/polyvit-s-p16_16xb64_in1k.py')
+    backbone_options = dict(drop_rate=0.0)
 
     def build_official(self, root, quick):
         return official_poly(root, 'vision_transformer').PolyViT('vit_small_patch16_224')
@@ -446,11 +439,8 @@ class PolyViTS(Row):
 class PolyTwinsS(Row):
     label = 'PolyTwins-SVT-S cls'
     official = 'poly'
-
-    def windowlab(self, quick):
-        import windowlab.projects.shift_equivariant  # noqa: F401
-        return Cls(windowlab_classifier('shift_equivariant/polytwins-mini_toy-in.py' if quick
-                                        else 'shift_equivariant/polytwins-svt-s_16xb64_in1k.py'))
+    configs = ('shift_equivariant/polytwins-mini_toy-in.py',
+               'shift_equivariant/polytwins-svt-s_16xb64_in1k.py')
 
     def build_official(self, root, quick):
         return official_poly(root, 'polytwins').PolyTwins('twins_svt_small')
@@ -462,24 +452,19 @@ class PolyTwinsS(Row):
 
 class SwinVSAT(Row):
     label = 'Swin-VSA-T cls vs windowlab Swin-T'
+    configs = ('vsa/swin-vsa-mini-p4-w7_toy-in.py', 'vsa/swin-vsa-t-p4-w7_16xb64_in1k.py')
 
-    def windowlab(self, quick):
-        import windowlab.projects.vsa  # noqa: F401
-        return Cls(windowlab_classifier('vsa/swin-vsa-mini-p4-w7_toy-in.py' if quick
-                                        else 'vsa/swin-vsa-t-p4-w7_16xb64_in1k.py'))
-
-    base = SwinT.windowlab
+    def base(self, quick):
+        return SwinT().windowlab(quick)
 
 
 class PolySwinT(Row):
     label = 'PolySwin-T cls vs windowlab Swin-T'
+    configs = ('shift_equivariant/polyswin-mini-p4-w2_toy-in.py',
+               'shift_equivariant/polyswin-t-p4-w7_16xb64_in1k.py')
 
-    def windowlab(self, quick):
-        import windowlab.projects.shift_equivariant  # noqa: F401
-        return Cls(windowlab_classifier('shift_equivariant/polyswin-mini-p4-w2_toy-in.py' if quick
-                                        else 'shift_equivariant/polyswin-t-p4-w7_16xb64_in1k.py'))
-
-    base = SwinT.windowlab
+    def base(self, quick):
+        return SwinT().windowlab(quick)
 
 
 class VWHeadRow(Row):
