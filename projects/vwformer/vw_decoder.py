@@ -12,6 +12,7 @@ from mmengine.model import BaseModule, ModuleList
 from torch import nn
 
 from windowlab.models.layers.norm_act import ConvNormAct
+from windowlab.models.layers.window import pixelwise_linear
 
 from .varying_window_attention import VaryingWindowAttention
 
@@ -19,11 +20,6 @@ from .varying_window_attention import VaryingWindowAttention
 RATIOS = (2, 4, 8)
 # Channels of the stride-4 feature in the low-level enhancement.
 LOW_LEVEL_CHANNELS = 48
-
-
-def tokenwise(linear, x):
-    """Apply an ``nn.Linear`` to every pixel: ``[B, C_in, H, W] -> [B, C_out, H, W]``."""
-    return linear(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
 def fuse_upsampled(fuse, maps, size):
@@ -89,7 +85,8 @@ class VWDecodeLayers:
     def aggregate(self, inputs):
         """Levels 2-4 -> fused stride-8 map ``[B, C, H_1, W_1]``: the ``fuse`` conv of the
         concatenated levels (strides 32, 16, 8), each projected and upsampled to stride 8."""
-        levels = [tokenwise(proj, x) for proj, x in zip(self.level_projs, inputs[1:])]
+        levels = [pixelwise_linear(x, proj.weight, proj.bias)
+                  for proj, x in zip(self.level_projs, inputs[1:])]
         return fuse_upsampled(self.fuse, levels[::-1], inputs[1].shape[2:])
 
     def multi_scale(self, x):
@@ -104,8 +101,8 @@ class VWDecodeLayers:
     def low_level(self, x, c1):
         """Upsample to stride 4 and fuse with the projected level 1 (``low_level_fuse`` of
         their concatenation)."""
-        return fuse_upsampled(self.low_level_fuse, [x, tokenwise(self.low_level_proj, c1)],
-                              c1.shape[2:])
+        low = pixelwise_linear(c1, self.low_level_proj.weight, self.low_level_proj.bias)
+        return fuse_upsampled(self.low_level_fuse, [x, low], c1.shape[2:])
 
     def decode(self, inputs):
         """Four maps ``[B, in_channels[i], H_i, W_i]`` (strides 4/8/16/32) -> the features

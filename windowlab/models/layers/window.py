@@ -49,6 +49,15 @@ def map_to_tokens(x):
     return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1, x.shape[1])
 
 
+def pixelwise_linear(x, weight, bias=None):
+    """A linear map of the channels of every pixel, as one matmul (a ``Linear``'s weight, or a
+    1x1 conv's flattened: the same numbers without oneDNN's per-call cost on tiny maps).
+
+    ``x [B, C_in, H, W]``, ``weight [C_out, C_in]``, ``bias [C_out]`` -> ``[B, C_out, H, W]``.
+    """
+    return F.linear(x.permute(0, 2, 3, 1), weight, bias).permute(0, 3, 1, 2)
+
+
 def window_partition(x, window_size):
     """Cut ``[B, H, W, C]`` into non-overlapping windows.
 
