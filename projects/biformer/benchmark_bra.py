@@ -7,7 +7,7 @@ and each ``impl``, in a fresh subprocess:
 * ``fwd+bwd img/s``: forward and backward of ``sum(out**2)``, median;
 * ``saved MiB``: memory autograd keeps between forward and backward (exact, distinct storages);
 * ``peak MiB``: peak memory of one forward+backward above the level before it
-  (``torch.cuda.max_memory_allocated`` on GPU, growth of the process's max RSS on CPU).
+  (:func:`windowlab.analysis.peak_memory_bytes`: CUDA allocator peak, or peak RSS on CPU).
 
 Usage::
 
@@ -17,7 +17,6 @@ Usage::
 import argparse
 import json
 import multiprocessing as mp
-import resource
 import sys
 
 import torch
@@ -54,6 +53,7 @@ def _timed(fn, repeat, device):
 
 
 def _measure(case, impl, batch, repeat, device, queue):
+    from windowlab.analysis import peak_memory_bytes
     torch.manual_seed(0)
     model = _build(case, impl, device)
     x = _input(case, batch, device)
@@ -63,17 +63,7 @@ def _measure(case, impl, batch, repeat, device, queue):
         _loss(model(x.requires_grad_())).backward()
 
     # memory first, before any warm-up, so that the peak belongs to one step
-    if device == 'cuda':
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        step()
-        torch.cuda.synchronize()
-        peak = torch.cuda.max_memory_allocated() - base
-    else:
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        step()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+    peak = peak_memory_bytes(step, device)
     storages = {}
 
     def pack(t):

@@ -13,7 +13,6 @@ fwd+bwd peak MiB |``.
 """
 import argparse
 import multiprocessing as mp
-import time
 
 import torch
 
@@ -21,7 +20,7 @@ import torch
 def _measure(args, mode, queue):
     import windowlab  # noqa: F401
     from windowlab import launch
-    from windowlab.analysis import TensorMode, loss_of, peak_memory_bytes, sync
+    from windowlab.analysis import TensorMode, loss_of, median_seconds, peak_memory_bytes
 
     torch.set_num_threads(args.threads) if args.threads else None
     cfg = launch.load_config(args.config, args.cfg_options)
@@ -40,17 +39,7 @@ def _measure(args, mode, queue):
                 net(x)
 
     peak = peak_memory_bytes(step, args.device)
-    for _ in range(args.warmup):
-        step()
-    sync(args.device)
-    times = []
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        step()
-        sync(args.device)
-        times.append(time.perf_counter() - start)
-    times.sort()
-    median = times[len(times) // 2]
+    median = median_seconds({mode: step}, args.repeats, args.warmup, args.device)[mode]
     queue.put(dict(throughput=args.batch / median, median_s=median, peak_mib=peak / 2**20))
 
 
